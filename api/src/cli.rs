@@ -1,0 +1,247 @@
+//! The `spa-auth` command line.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::{Parser, Subcommand};
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    config::{DatabaseSettings, LogFormat, PasswordSettings, ServeSettings},
+    passwords::{Password, Passwords, check_new_password},
+    sessions::purge_expired,
+    startup::{self, Application},
+    telemetry,
+    users::{self, NewUser},
+};
+
+#[derive(Parser, Debug)]
+#[command(name = "spa-auth", version, about = "Server-side session authentication for single-page apps")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate the database, then serve the API.
+    Serve(Box<ServeSettings>),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseSettings),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Print the OpenAPI spec as JSON.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+        #[command(flatten)]
+        password: PasswordSettings,
+    },
+    /// Set a user's password (read from standard input); ends all of the user's sessions.
+    SetPassword {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+        #[command(flatten)]
+        password: PasswordSettings,
+    },
+    /// Deactivate a user: no more logins, and every session ends now.
+    Deactivate {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Let a deactivated user log in again.
+    Activate {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// Delete expired sessions.
+    Purge {
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Startup(#[from] startup::StartupError),
+    #[error(transparent)]
+    User(#[from] users::UserError),
+    #[error("{0}")]
+    Password(#[from] crate::passwords::PasswordRejected),
+    #[error("password hashing failed: {0}")]
+    Hash(#[from] crate::errors::ApiError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("reading the password from standard input: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve(settings) => serve(*settings).await,
+        Command::Migrate(db) => {
+            startup::migrate(&open(&db).await?).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd).await,
+        Command::Sessions(SessionsCommand::Purge { db }) => {
+            let n = purge_expired(&open(&db).await?).await?;
+            println!("removed {n} expired sessions");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", startup::openapi_json());
+            Ok(())
+        }
+    }
+}
+
+async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
+    let db = startup::connect(settings).await?;
+    startup::migrate(&db).await?;
+    Ok(db)
+}
+
+async fn serve(settings: ServeSettings) -> Result<(), CliError> {
+    telemetry::init(settings.log_format, std::io::stdout);
+    let app = Application::build(&settings).await?;
+    if settings.demo {
+        create_demo_user(app.state()).await?;
+    }
+    tracing::info!(port = app.port(), "listening on {}", settings.bind);
+    if settings.log_format == LogFormat::Text {
+        eprintln!("spa-auth listening on http://localhost:{}", app.port());
+    }
+    app.run_until(startup::shutdown_signal()).await?;
+    Ok(())
+}
+
+pub const DEMO_USERNAME: &str = "demo";
+pub const DEMO_PASSWORD: &str = "spa-auth-demo";
+
+async fn create_demo_user(state: &startup::AppState) -> Result<(), CliError> {
+    if users::count(&state.db).await? > 0 {
+        eprintln!("demo: users exist already, none created");
+        return Ok(());
+    }
+    let hash = state.passwords.hash(&Password::new(DEMO_PASSWORD)).await?;
+    let new = NewUser {
+        username: DEMO_USERNAME.into(),
+        email: "demo@example.com".into(),
+        first_name: "Demo".into(),
+        last_name: "User".into(),
+    };
+    users::create(&state.db, new, Some(hash)).await?;
+    eprintln!("demo: log in as username {DEMO_USERNAME:?} with password {DEMO_PASSWORD:?}");
+    Ok(())
+}
+
+/// Reads one line from standard input, without its line ending.
+fn read_password() -> Result<Password, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(Password::new(trimmed))
+}
+
+async fn user(cmd: UserCommand) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            first_name,
+            last_name,
+            db,
+            password,
+        } => {
+            if !users::valid_username(&username) {
+                return Err(users::UserError::InvalidUsername.into());
+            }
+            let pw = read_password()?;
+            check_new_password(pw.expose(), &username)?;
+            let hash = Passwords::new(&password)?.hash(&pw).await?;
+            let db = open(&db).await?;
+            let new = NewUser {
+                username,
+                email,
+                first_name,
+                last_name,
+            };
+            let user = users::create(&db, new, Some(hash)).await?;
+            println!("created user {} ({})", user.username, user.id);
+        }
+        UserCommand::SetPassword {
+            username,
+            db,
+            password,
+        } => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let pw = read_password()?;
+            check_new_password(pw.expose(), &user.username)?;
+            let hash = Passwords::new(&password)?.hash(&pw).await?;
+            users::set_password_hash(&db, user, hash).await?;
+            tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
+            println!("password set; every session of {username} has ended");
+        }
+        UserCommand::Deactivate { username, db } => set_active(&username, &db, false).await?,
+        UserCommand::Activate { username, db } => set_active(&username, &db, true).await?,
+        UserCommand::List { db } => {
+            let db = open(&db).await?;
+            for u in users::list(&db).await? {
+                let state = if u.is_active { "active" } else { "inactive" };
+                println!("{}\t{}\t{}\t{}", u.id, u.username, u.email, state);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Result<(), CliError> {
+    let db = open(db).await?;
+    let user = users::get_by_username(&db, username).await?;
+    users::set_active(&db, user, active).await?;
+    if active {
+        println!("{username} can log in again");
+    } else {
+        tracing::info!(target: "audit", event = "user_deactivated", %username, "by operator");
+        println!("{username} deactivated; every session has ended");
+    }
+    Ok(())
+}

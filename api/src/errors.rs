@@ -1,0 +1,184 @@
+//! The one error type of the service, and the JSON body every error response carries.
+
+use poem::{IntoResponse, Response, http::StatusCode};
+use poem_openapi::{Object, types::Example};
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[oai(example)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, for example `invalid_credentials`, `not_authenticated`,
+    /// `bad_request`, `too_many_requests`, `unavailable`.
+    pub code: String,
+    /// Human-readable explanation; may change between versions.
+    pub message: String,
+}
+
+impl Example for ErrorBody {
+    fn example() -> Self {
+        ErrorBody {
+            code: "invalid_credentials".into(),
+            message: "invalid username or password".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("authentication required")]
+    NotAuthenticated,
+    #[error("not found")]
+    NotFound,
+    #[error("request headers are too large")]
+    HeadersTooLarge,
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("too many requests; retry after {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
+    #[error("the service is busy; retry after {retry_after} seconds")]
+    Busy { retry_after: u64 },
+    #[error("the database is unavailable")]
+    Database(#[from] sea_orm::DbErr),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::NotAuthenticated => "not_authenticated",
+            ApiError::NotFound => "not_found",
+            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Busy { .. } | ApiError::Database(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidCredentials | ApiError::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Busy { .. } | ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, where waiting helps.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
+                Some(*retry_after)
+            }
+            ApiError::Database(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        // Database and internal details go to the log, not to the client.
+        ErrorBody {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+
+    pub(crate) fn log(&self) {
+        match self {
+            ApiError::Database(err) => tracing::error!(error = %err, "database error"),
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            _ => {}
+        }
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(err: crate::sessions::SessionError) -> Self {
+        match err {
+            crate::sessions::SessionError::Db(e) => ApiError::Database(e),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.log();
+        let mut resp = poem::web::Json(self.body())
+            .with_status(self.status())
+            .into_response();
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert("retry-after", poem::http::HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// Declares the error responses one operation can send, so that the spec lists exactly those.
+/// `plain` variants carry the body; `retry` variants carry the body and `Retry-After`.
+/// An error outside the list becomes the 500 variant every operation documents.
+macro_rules! api_errors {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            plain: [$($pcode:literal $pvar:ident $pdoc:literal),* $(,)?],
+            retry: [$($rcode:literal $rvar:ident $rdoc:literal),* $(,)?] $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        pub enum $name {
+            $(
+                #[doc = $pdoc]
+                #[oai(status = $pcode)]
+                $pvar(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
+            )*
+            $(
+                #[doc = $rdoc]
+                #[oai(status = $rcode)]
+                $rvar(
+                    poem_openapi::payload::Json<$crate::errors::ErrorBody>,
+                    /// Seconds to wait before trying again.
+                    #[oai(header = "Retry-After")] Option<u64>,
+                ),
+            )*
+            /// An unexpected error; details are in the server log.
+            #[oai(status = 500)]
+            Internal(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
+        }
+
+        impl From<$crate::errors::ApiError> for $name {
+            fn from(err: $crate::errors::ApiError) -> Self {
+                err.log();
+                let body = poem_openapi::payload::Json(err.body());
+                match err.status().as_u16() {
+                    $($pcode => $name::$pvar(body),)*
+                    $($rcode => $name::$rvar(body, err.retry_after()),)*
+                    _ => {
+                        tracing::error!(code = err.code(), "error not documented for this operation");
+                        $name::Internal(poem_openapi::payload::Json(
+                            $crate::errors::ApiError::Internal(String::new()).body(),
+                        ))
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use api_errors;

@@ -1,0 +1,195 @@
+//! The two security schemes of the API: HTTP Basic for login, the session cookie for the rest.
+//!
+//! They implement poem-openapi's `ApiExtractor` by hand instead of `#[derive(SecurityScheme)]`:
+//! the derive fixes the cookie name at compile time (ours is a setting) and turns every
+//! credential problem into the same bare 401, where a malformed header deserves a 400 that
+//! says what is wrong. The spec they register is the one the derive would.
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use poem::{
+    Request, RequestBody,
+    error::ResponseError,
+    http::{HeaderValue, header},
+};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    registry::{MetaSecurityScheme, Registry},
+};
+
+use crate::{
+    errors::ApiError,
+    passwords::{MAX_LENGTH, Password},
+    sessions::{Current, Token},
+    startup::AppState,
+    users::MAX_USERNAME,
+};
+
+pub const BASIC_AUTH: &str = "basicAuth";
+pub const SESSION_COOKIE: &str = "sessionCookie";
+/// The cookie name the spec documents; the running name is the `cookie_name` setting.
+pub const DEFAULT_COOKIE_NAME: &str = "__Host-session";
+
+/// Username and password from an `Authorization: Basic` header.
+#[derive(Debug)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: Password,
+}
+
+/// Parses `Authorization: Basic base64(username:password)`, saying precisely what is wrong.
+pub fn parse_basic(value: Option<&HeaderValue>) -> Result<BasicAuth, ApiError> {
+    let bad = |msg: &str| ApiError::BadRequest(msg.to_owned());
+    let Some(value) = value else {
+        return Err(ApiError::NotAuthenticated);
+    };
+    let bytes = value.as_bytes();
+    let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (bytes, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return Err(bad("the Authorization header must use the Basic scheme"));
+    }
+    let encoded = rest.trim_ascii();
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| bad("the Basic credentials are not valid base64"))?;
+    let decoded = String::from_utf8(decoded)
+        .map_err(|_| bad("the Basic credentials are not valid UTF-8"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| bad("the Basic credentials must be username:password"))?;
+    if username.is_empty() {
+        return Err(bad("the username is empty"));
+    }
+    if username.chars().count() > MAX_USERNAME {
+        return Err(bad("the username is longer than 150 characters"));
+    }
+    if password.chars().count() > MAX_LENGTH {
+        return Err(bad("the password is longer than 1024 characters"));
+    }
+    Ok(BasicAuth {
+        username: username.to_owned(),
+        password: Password::new(password),
+    })
+}
+
+impl<'a> ApiExtractor<'a> for BasicAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            BASIC_AUTH,
+            MetaSecurityScheme {
+                ty: "http",
+                description: Some("Username and password, used only to log in."),
+                name: None,
+                key_in: None,
+                scheme: Some("basic"),
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![BASIC_AUTH]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(parse_basic(req.headers().get(header::AUTHORIZATION))?)
+    }
+}
+
+/// Finds the value of cookie `name` in the request's `Cookie` headers, as raw bytes.
+pub fn find_cookie<'r>(req: &'r Request, name: &str) -> Option<&'r [u8]> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+        })
+}
+
+/// The session token the request carries, if it has the shape of one.
+pub fn session_token(req: &Request, cookie_name: &str) -> Option<Token> {
+    find_cookie(req, cookie_name)
+        .and_then(|raw| std::str::from_utf8(raw).ok())
+        .and_then(Token::parse)
+}
+
+/// A request made within a live session.
+#[derive(Debug)]
+pub struct SessionAuth {
+    pub current: Current,
+    pub token: Token,
+}
+
+fn state(req: &Request) -> poem::Result<&AppState> {
+    req.data::<AppState>()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()).into())
+}
+
+impl<'a> ApiExtractor<'a> for SessionAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        registry.create_security_scheme(
+            SESSION_COOKIE,
+            MetaSecurityScheme {
+                ty: "apiKey",
+                description: Some(
+                    "The HttpOnly session cookie set by login. Browsers send it by themselves; \
+                     its name is a server setting.",
+                ),
+                name: Some(DEFAULT_COOKIE_NAME),
+                key_in: Some("cookie"),
+                scheme: None,
+                bearer_format: None,
+                flows: None,
+                openid_connect_url: None,
+            },
+        );
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SESSION_COOKIE]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let state = state(req)?;
+        let sessions = &state.sessions;
+        let refuse = || {
+            // A dead cookie is cleared so the browser stops sending it.
+            let mut resp = ApiError::NotAuthenticated.as_response();
+            if let Ok(v) = HeaderValue::from_str(&sessions.clear_cookie()) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            poem::Error::from_response(resp)
+        };
+        let Some(token) = session_token(req, sessions.cookie_name()) else {
+            return Err(refuse());
+        };
+        match sessions.authenticate(&token).await {
+            Ok(Some(current)) => Ok(SessionAuth { current, token }),
+            Ok(None) => Err(refuse()),
+            Err(e) => Err(ApiError::Database(e).into()),
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Server-side sessions: opaque random tokens in an HttpOnly cookie, stored only as hashes.
+
+use std::fmt;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use entity::{session, user};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::{SameSite, SessionSettings};
+
+const TOKEN_BYTES: usize = 32;
+/// Length of a token as it travels in the cookie (base64url, no padding).
+const TOKEN_CHARS: usize = 43;
+
+/// A session token as the client holds it. `Debug` is redacted: tokens never reach a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// 32 bytes from the operating system's CSPRNG.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        getrandom::fill(&mut bytes)?;
+        Ok(Token(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Accepts only strings of the shape we issue, so junk never reaches the database.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let well_formed = raw.len() == TOKEN_CHARS
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        well_formed.then(|| Token(raw.to_owned()))
+    }
+
+    /// What the database stores and looks up. A leaked table gives hashes, and a hash is not
+    /// a cookie. Looking up by hash also means no comparison on the token itself whose timing
+    /// could leak it.
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// Where and by what a session was opened; shown later in the list of a user's sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    db: DatabaseConnection,
+    settings: SessionSettings,
+}
+
+/// A live session and its user, as found for a request's cookie.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub session: session::Model,
+    pub user: user::Model,
+    /// Set when this request pushed the idle deadline forward: the cookie is re-sent with the
+    /// new `Max-Age`.
+    pub renewed: bool,
+}
+
+impl Sessions {
+    pub fn new(db: DatabaseConnection, settings: SessionSettings) -> Self {
+        Sessions { db, settings }
+    }
+
+    pub fn cookie_name(&self) -> &str {
+        &self.settings.cookie_name
+    }
+
+    fn idle(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.session_idle_timeout)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn absolute(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.session_absolute_timeout)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn refresh(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.session_refresh_interval)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Opens a brand-new session; the caller sends the token as the cookie.
+    pub async fn create(
+        &self,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(Token, session::Model), SessionError> {
+        let token = Token::generate()?;
+        let now = Utc::now();
+        let absolute = now + self.absolute();
+        let model = session::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            token_hash: Set(token.hash()),
+            user_id: Set(user_id),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+            expires_at: Set((now + self.idle()).min(absolute)),
+            absolute_expires_at: Set(absolute),
+            user_agent: Set(client.user_agent.clone()),
+            ip: Set(client.ip.clone()),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok((token, model))
+    }
+
+    /// The live session behind `token`, if any: one indexed read, plus a write at most once
+    /// per refresh interval to slide the idle deadline.
+    pub async fn authenticate(&self, token: &Token) -> Result<Option<Current>, DbErr> {
+        let found = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(token.hash()))
+            .find_also_related(user::Entity)
+            .one(&self.db)
+            .await?;
+        let Some((session, Some(user))) = found else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        if session.expires_at <= now || session.absolute_expires_at <= now || !user.is_active {
+            return Ok(None);
+        }
+        if now - session.last_seen_at < self.refresh() {
+            return Ok(Some(Current {
+                session,
+                user,
+                renewed: false,
+            }));
+        }
+        let absolute = session.absolute_expires_at;
+        let mut active: session::ActiveModel = session.into();
+        active.last_seen_at = Set(now);
+        active.expires_at = Set((now + self.idle()).min(absolute));
+        let session = active.update(&self.db).await?;
+        Ok(Some(Current {
+            session,
+            user,
+            renewed: true,
+        }))
+    }
+
+    /// Ends one session. Returns whether it existed.
+    pub async fn end(&self, id: Uuid) -> Result<bool, DbErr> {
+        let res = session::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// Ends the session a token belongs to, if any.
+    pub async fn end_by_token(&self, token: &Token) -> Result<bool, DbErr> {
+        let res = session::Entity::delete_many()
+            .filter(session::Column::TokenHash.eq(token.hash()))
+            .exec(&self.db)
+            .await?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// Ends every session of a user: password change, deactivation, compromised account.
+    pub async fn end_all_for_user(&self, user_id: Uuid) -> Result<u64, DbErr> {
+        end_all_for_user(&self.db, user_id).await
+    }
+
+    /// Deletes sessions past either deadline. Expired sessions are already refused at read
+    /// time; this only keeps the table small.
+    pub async fn purge_expired(&self) -> Result<u64, DbErr> {
+        purge_expired(&self.db).await
+    }
+
+    /// `Set-Cookie` value carrying the token, living as long as the session's idle deadline.
+    pub fn cookie(&self, token: &Token, expires_at: DateTime<Utc>) -> String {
+        let max_age = (expires_at - Utc::now()).num_seconds().max(0);
+        self.cookie_with(token.expose(), max_age)
+    }
+
+    /// `Set-Cookie` value that makes the browser drop the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.cookie_with("", 0)
+    }
+
+    fn cookie_with(&self, value: &str, max_age: i64) -> String {
+        let same_site = match self.settings.cookie_same_site {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+        };
+        let secure = if self.settings.cookie_secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{}={value}; Max-Age={max_age}; Path=/; HttpOnly{secure}; SameSite={same_site}",
+            self.settings.cookie_name
+        )
+    }
+}
+
+pub async fn end_all_for_user<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<u64, DbErr> {
+    let res = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let now = Utc::now();
+    // expires_at never passes absolute_expires_at, so one column decides.
+    let res = session::Entity::delete_many()
+        .filter(session::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the operating system's random generator failed: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_43_url_safe_chars_and_unique() {
+        let a = Token::generate().unwrap();
+        let b = Token::generate().unwrap();
+        assert_eq!(a.expose().len(), TOKEN_CHARS);
+        assert!(Token::parse(a.expose()).is_some());
+        assert_ne!(a, b);
+        assert_eq!(a.hash().len(), 32);
+    }
+
+    #[test]
+    fn parse_refuses_other_shapes() {
+        assert!(Token::parse("").is_none());
+        assert!(Token::parse(&"a".repeat(44)).is_none());
+        assert!(Token::parse(&format!("{}=", "a".repeat(42))).is_none());
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let t = Token::generate().unwrap();
+        assert_eq!(format!("{t:?}"), "Token(***)");
+    }
+}

@@ -1,0 +1,212 @@
+//! Users: creation, lookup by case-insensitive username, activation, and their API shape.
+
+use chrono::{DateTime, Utc};
+use entity::user;
+use poem_openapi::{Object, types::Example};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, SqlErr,
+};
+use uuid::Uuid;
+
+pub const MAX_USERNAME: usize = 150;
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[oai(example)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_joined: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+impl Example for User {
+    fn example() -> Self {
+        User {
+            id: Uuid::nil(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            date_joined: DateTime::UNIX_EPOCH,
+            last_login: Some(DateTime::UNIX_EPOCH),
+        }
+    }
+}
+
+impl From<user::Model> for User {
+    fn from(m: user::Model) -> Self {
+        User {
+            id: m.id,
+            username: m.username,
+            email: m.email,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            date_joined: m.date_joined,
+            last_login: m.last_login,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("a user named {0:?} already exists (usernames are unique ignoring case)")]
+    UsernameTaken(String),
+    #[error(
+        "username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only"
+    )]
+    InvalidUsername,
+    #[error("no user named {0:?}")]
+    NotFound(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The unique key of a username: `Alice` and `alice` are the same account.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// Django's default rule: letters, digits and `@.+-_`, at most 150 characters.
+pub fn valid_username(username: &str) -> bool {
+    let len = username.chars().count();
+    (1..=MAX_USERNAME).contains(&len)
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewUser,
+    password_hash: Option<String>,
+) -> Result<user::Model, UserError> {
+    if !valid_username(&new.username) {
+        return Err(UserError::InvalidUsername);
+    }
+    let model = user::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        username_key: Set(username_key(&new.username)),
+        username: Set(new.username.clone()),
+        email: Set(new.email),
+        first_name: Set(new.first_name),
+        last_name: Set(new.last_name),
+        password_hash: Set(password_hash),
+        is_active: Set(true),
+        date_joined: Set(Utc::now()),
+        last_login: Set(None),
+    };
+    model.insert(db).await.map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => UserError::UsernameTaken(new.username),
+        _ => UserError::Db(e),
+    })
+}
+
+pub async fn find_by_username(
+    db: &DatabaseConnection,
+    username: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find()
+        .filter(user::Column::UsernameKey.eq(username_key(username)))
+        .one(db)
+        .await
+}
+
+pub async fn get_by_username(
+    db: &DatabaseConnection,
+    username: &str,
+) -> Result<user::Model, UserError> {
+    find_by_username(db, username)
+        .await?
+        .ok_or_else(|| UserError::NotFound(username.to_owned()))
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<user::Model>, DbErr> {
+    user::Entity::find()
+        .order_by_asc(user::Column::UsernameKey)
+        .all(db)
+        .await
+}
+
+pub async fn count(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    use sea_orm::PaginatorTrait;
+    user::Entity::find().count(db).await
+}
+
+/// Records a successful login, storing a fresh hash when the old one used outdated parameters.
+pub async fn record_login(
+    db: &DatabaseConnection,
+    user: user::Model,
+    new_hash: Option<String>,
+) -> Result<user::Model, DbErr> {
+    let mut active: user::ActiveModel = user.into();
+    active.last_login = Set(Some(Utc::now()));
+    if let Some(hash) = new_hash {
+        active.password_hash = Set(Some(hash));
+    }
+    active.update(db).await
+}
+
+/// Replaces the password hash and ends every session of the user, in one transaction.
+pub async fn set_password_hash(
+    db: &DatabaseConnection,
+    user: user::Model,
+    hash: String,
+) -> Result<user::Model, DbErr> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    let id = user.id;
+    let mut active: user::ActiveModel = user.into();
+    active.password_hash = Set(Some(hash));
+    let user = active.update(&txn).await?;
+    crate::sessions::end_all_for_user(&txn, id).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Activates or deactivates; deactivation ends every session of the user.
+pub async fn set_active(
+    db: &DatabaseConnection,
+    user: user::Model,
+    active_flag: bool,
+) -> Result<user::Model, DbErr> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    let id = user.id;
+    let mut active: user::ActiveModel = user.into();
+    active.is_active = Set(active_flag);
+    let user = active.update(&txn).await?;
+    if !active_flag {
+        crate::sessions::end_all_for_user(&txn, id).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_djangos_rule() {
+        assert!(valid_username("alice"));
+        assert!(valid_username("a.b+c-d_e@f"));
+        assert!(valid_username("zoë"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("has space"));
+        assert!(!valid_username("semi;colon"));
+        assert!(!valid_username(&"a".repeat(151)));
+    }
+}

@@ -1,0 +1,35 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "users")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// As the user typed it; shown back unchanged.
+    pub username: String,
+    /// Lower-cased username: the unique key, so `Alice` and `alice` cannot both exist.
+    #[sea_orm(unique)]
+    pub username_key: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// PHC string; `None` means the account has no usable password.
+    pub password_hash: Option<String>,
+    pub is_active: bool,
+    pub date_joined: DateTimeUtc,
+    pub last_login: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::session::Entity")]
+    Session,
+}
+
+impl Related<super::session::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Session.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}
