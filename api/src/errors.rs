@@ -5,7 +5,7 @@ use poem_openapi::{Object, types::Example};
 
 /// The body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-#[oai(example)]
+#[oai(example, rename = "Error")]
 pub struct ErrorBody {
     /// Stable machine-readable code, for example `invalid_credentials`, `not_authenticated`,
     /// `bad_request`, `too_many_requests`, `unavailable`.

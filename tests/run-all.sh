@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test spa-auth has, as CI runs it. Installs what it needs (npm packages, a Python venv,
+# Debian's chromium) and needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export SPA_AUTH_TEST_PG="${SPA_AUTH_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "PostgreSQL is reachable (the Rust tests create their own databases on it)"
+psql "$SPA_AUTH_TEST_PG" -Atqc 'select 1' >/dev/null
+# Databases left by earlier runs (a killed test cannot drop its own).
+psql "$SPA_AUTH_TEST_PG" -Atqc "select datname from pg_database where datname like 'spa_auth_t_%'" |
+  while read -r db; do psql "$SPA_AUTH_TEST_PG" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --workspace --locked --bins
+
+step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
+cargo nextest run --workspace --locked --no-fail-fast
