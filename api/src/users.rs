@@ -107,6 +107,8 @@ pub async fn create(
         is_active: Set(true),
         date_joined: Set(Utc::now()),
         last_login: Set(None),
+        roles: Set(user::Roles::default()),
+        security_epoch: Set(0),
     };
     model.insert(db).await.map_err(|e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => UserError::UsernameTaken(new.username),

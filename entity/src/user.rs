@@ -1,4 +1,5 @@
-use sea_orm::entity::prelude::*;
+use sea_orm::{FromJsonQueryResult, entity::prelude::*};
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -18,7 +19,17 @@ pub struct Model {
     pub is_active: bool,
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
+    /// Permission names, e.g. `staff`; read on every request, so a change applies at once.
+    #[sea_orm(column_type = "Json")]
+    pub roles: Roles,
+    /// Bumped by every change that ends sessions or changes what they may do (password,
+    /// deactivation, roles, logout everywhere). Anything that caches a session must
+    /// compare it.
+    pub security_epoch: i64,
 }
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+pub struct Roles(pub Vec<String>);
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {

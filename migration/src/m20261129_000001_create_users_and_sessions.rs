@@ -21,6 +21,8 @@ impl MigrationTrait for Migration {
                     .col(boolean(Users::IsActive))
                     .col(timestamp_with_time_zone(Users::DateJoined))
                     .col(timestamp_with_time_zone_null(Users::LastLogin))
+                    .col(json(Users::Roles))
+                    .col(big_integer(Users::SecurityEpoch).default(0))
                     .to_owned(),
             )
             .await?;
@@ -93,6 +95,8 @@ enum Users {
     IsActive,
     DateJoined,
     LastLogin,
+    Roles,
+    SecurityEpoch,
 }
 
 #[derive(DeriveIden)]
