@@ -21,3 +21,6 @@ cargo build --workspace --locked --bins
 
 step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "TypeScript client: generated from the committed spec, typed, tested against a live server"
+bash clients/test.sh

@@ -1,0 +1,159 @@
+/**
+ * @spa-auth/client — a typed client for spa-auth.
+ *
+ * The types come from `src/generated/schema.ts`, generated from the service's OpenAPI spec
+ * (`npm run generate`); this file is the thin hand-written layer on top of `openapi-fetch`:
+ * cookies on every call, HTTP Basic for login, and one error type for every non-2xx answer.
+ */
+import createClient, { type Client } from "openapi-fetch";
+import type { components, paths } from "./generated/schema.js";
+
+export type { components, operations, paths } from "./generated/schema.js";
+
+/** Every schema of the spec, by name: `Schemas["User"]`. */
+export type Schemas = components["schemas"];
+/** A user as the API shows it. */
+export type User = Schemas["User"];
+/** Body of `GET /healthz`. */
+export type Health = Schemas["Health"];
+/** The body of every error response: `{ code, message }`. */
+export type ErrorBody = Schemas["Error"];
+
+/** The `fetch` the client calls: any standard `fetch` fits. */
+export type FetchLike = (input: Request) => Promise<Response>;
+
+export interface SpaAuthClientOptions {
+  /** Origin (and optional path prefix) of the spa-auth service, e.g. `https://app.example.com`. Use `""` for same-origin. */
+  baseUrl: string;
+  /** Replaces `globalThis.fetch`, e.g. to add a cookie jar outside browsers. */
+  fetch?: FetchLike;
+}
+
+/**
+ * Any non-2xx answer. `code` and `message` come from the spec's `Error` body; when the body is
+ * not one (a proxy's HTML page, say), `code` is `http_<status>` and `message` the status text.
+ */
+export class SpaAuthError extends Error {
+  override readonly name = "SpaAuthError";
+  /** HTTP status, e.g. 401. */
+  readonly status: number;
+  /** Stable machine-readable code, e.g. `invalid_credentials`, `not_authenticated`, `too_many_requests`. */
+  readonly code: string;
+  /** Seconds to wait before retrying, from `Retry-After` (delta-seconds or an HTTP date); `undefined` when absent. */
+  readonly retryAfter: number | undefined;
+  /** The raw response, for headers such as `X-Request-Id`. Its body has been read. */
+  readonly response: Response | undefined;
+
+  constructor(init: { status: number; code: string; message: string; retryAfter?: number | undefined; response?: Response | undefined }) {
+    super(init.message);
+    this.status = init.status;
+    this.code = init.code;
+    this.retryAfter = init.retryAfter;
+    this.response = init.response;
+  }
+
+  /** Builds the error from a non-2xx response and its already-read body (parsed JSON, or text). */
+  static fromResponse(response: Response, body: unknown): SpaAuthError {
+    const parsed = asErrorBody(body);
+    const text = typeof body === "string" ? body.trim() : "";
+    return new SpaAuthError({
+      status: response.status,
+      code: parsed?.code ?? `http_${response.status}`,
+      message: parsed?.message ?? (text.length > 0 && text.length <= 200 ? text : response.statusText || `HTTP ${response.status}`),
+      retryAfter: parseRetryAfter(response.headers.get("Retry-After")),
+      response,
+    });
+  }
+}
+
+export function isSpaAuthError(e: unknown): e is SpaAuthError {
+  return e instanceof SpaAuthError;
+}
+
+/** 401: not logged in, session over, or wrong credentials (see `code`). Send the user to the login form. */
+export function isUnauthorized(e: unknown): e is SpaAuthError {
+  return isSpaAuthError(e) && e.status === 401;
+}
+
+/** 429: too many attempts; wait `e.retryAfter` seconds. */
+export function isThrottled(e: unknown): e is SpaAuthError {
+  return isSpaAuthError(e) && e.status === 429;
+}
+
+function asErrorBody(body: unknown): ErrorBody | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const { code, message } = body as Record<string, unknown>;
+  return typeof code === "string" && typeof message === "string" ? { code, message } : undefined;
+}
+
+/** `Retry-After` as seconds: delta-seconds, or an HTTP date turned into seconds from now. */
+export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v);
+  // HTTP-date forms all start with a day name ("Sun, 06 Nov 1994 08:49:37 GMT").
+  if (!/^[A-Za-z]{3,9},?\s/.test(v)) return undefined;
+  const date = Date.parse(v);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** `Basic base64(utf8(username ":" password))`, safe for any Unicode (RFC 7617 with charset UTF-8). */
+export function basicAuthorization(username: string, password: string): string {
+  if (username.includes(":")) {
+    throw new TypeError("a username for HTTP Basic cannot contain ':'");
+  }
+  const bytes = new TextEncoder().encode(`${username}:${password}`);
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return `Basic ${btoa(binary)}`;
+}
+
+/** What every `openapi-fetch` call resolves to. */
+type FetchResult<T> = { data?: T; error?: unknown; response: Response };
+
+/**
+ * The data of a successful call, or a thrown {@link SpaAuthError}. Wrap any `raw` call in it:
+ * `unwrap(client.raw.GET("/api/me"))` is `Promise<User>`.
+ */
+export async function unwrap<R extends FetchResult<unknown>>(call: Promise<R>): Promise<Exclude<R, { error: {} }>["data"]> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw SpaAuthError.fromResponse(response, error);
+  return data as Exclude<R, { error: {} }>["data"];
+}
+
+export interface SpaAuthClient {
+  /** Logs in with HTTP Basic. The session cookie is set by the server (HttpOnly); resolves to the user. */
+  login(username: string, password: string): Promise<User>;
+  /** The logged-in user; 401 ({@link isUnauthorized}) when there is no live session. */
+  me(): Promise<User>;
+  /** Ends the session on the server and clears the cookie. */
+  logout(): Promise<void>;
+  /** `GET /healthz`. */
+  health(): Promise<Health>;
+  /**
+   * The underlying `openapi-fetch` client, typed from the spec, for operations this layer does not
+   * wrap yet. Its calls return `{ data, error, response }`; pass them to {@link unwrap} to throw.
+   */
+  raw: Client<paths>;
+}
+
+/** A client that sends the session cookie (`credentials: "include"`) on every call. */
+export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClient {
+  const raw = createClient<paths>({
+    baseUrl: options.baseUrl,
+    credentials: "include",
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  return {
+    raw,
+    login: (username, password) =>
+      unwrap(raw.POST("/api/auth/login", { headers: { Authorization: basicAuthorization(username, password) } })),
+    me: () => unwrap(raw.GET("/api/me")),
+    logout: async () => {
+      await unwrap(raw.POST("/api/auth/logout"));
+    },
+    health: () => unwrap(raw.GET("/healthz")),
+  };
+}
+
