@@ -83,7 +83,8 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     Route::new()
-        .at("/openapi.json", spec)
+        .at(crate::docs::SPEC_PATH, spec)
+        .nest(crate::docs::DOCS_PATH, crate::docs::SwaggerUi::new())
         .nest("/", api)
         .data(state)
         .around(hygiene)
