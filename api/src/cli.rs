@@ -8,14 +8,18 @@ use sea_orm::DatabaseConnection;
 use crate::{
     config::{DatabaseSettings, LogFormat, PasswordSettings, ServeSettings},
     passwords::{Password, Passwords, check_new_password},
-    sessions::purge_expired,
+    sessions::{Reason, Which, end_sessions, purge_expired},
     startup::{self, Application},
     telemetry,
     users::{self, NewUser},
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "spa-auth", version, about = "Server-side session authentication for single-page apps")]
+#[command(
+    name = "spa-auth",
+    version,
+    about = "Server-side session authentication for single-page apps"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -73,6 +77,20 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DatabaseSettings,
     },
+    /// Give a user a role; every session of the user sees it on its next request.
+    Grant {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Take a role away; every session of the user loses it on its next request.
+    Revoke {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
     /// List users.
     List {
         #[command(flatten)]
@@ -84,6 +102,12 @@ pub enum UserCommand {
 pub enum SessionsCommand {
     /// Delete expired sessions.
     Purge {
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// End every session of a user now, for a compromised account.
+    Revoke {
+        username: String,
         #[command(flatten)]
         db: DatabaseSettings,
     },
@@ -105,6 +129,8 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("role {0:?} is not valid: 1 to 64 letters, digits and _ - . : only")]
+    InvalidRole(String),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -119,6 +145,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sessions(SessionsCommand::Purge { db }) => {
             let n = purge_expired(&open(&db).await?).await?;
             println!("removed {n} expired sessions");
+            Ok(())
+        }
+        Command::Sessions(SessionsCommand::Revoke { username, db }) => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let n = end_sessions(&db, user.id, Which::All, Reason::Revoked).await?;
+            println!("ended {n} sessions of {username}");
             Ok(())
         }
         Command::Openapi => {
@@ -222,11 +255,21 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::Deactivate { username, db } => set_active(&username, &db, false).await?,
         UserCommand::Activate { username, db } => set_active(&username, &db, true).await?,
+        UserCommand::Grant { username, role, db } => {
+            change_role(&username, &role, &db, true).await?
+        }
+        UserCommand::Revoke { username, role, db } => {
+            change_role(&username, &role, &db, false).await?
+        }
         UserCommand::List { db } => {
             let db = open(&db).await?;
             for u in users::list(&db).await? {
                 let state = if u.is_active { "active" } else { "inactive" };
-                println!("{}\t{}\t{}\t{}", u.id, u.username, u.email, state);
+                let roles = u.roles.0.join(",");
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.id, u.username, u.email, state, roles
+                );
             }
         }
     }
@@ -242,6 +285,27 @@ async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Resu
     } else {
         tracing::info!(target: "audit", event = "user_deactivated", %username, "by operator");
         println!("{username} deactivated; every session has ended");
+    }
+    Ok(())
+}
+
+async fn change_role(
+    username: &str,
+    role: &str,
+    db: &DatabaseSettings,
+    grant: bool,
+) -> Result<(), CliError> {
+    if !users::valid_role(role) {
+        return Err(CliError::InvalidRole(role.to_owned()));
+    }
+    let db = open(db).await?;
+    let user = users::get_by_username(&db, username).await?;
+    let changed = users::change_role(&db, user, role, grant).await?;
+    match (changed, grant) {
+        (false, true) => println!("{username} already has role {role}"),
+        (false, false) => println!("{username} does not have role {role}"),
+        (true, true) => println!("granted {role} to {username}"),
+        (true, false) => println!("revoked {role} from {username}"),
     }
     Ok(())
 }

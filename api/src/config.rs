@@ -8,7 +8,11 @@ use clap::{Args, ValueEnum};
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
     /// SQLite file (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://user@host/db`).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://spa-auth.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://spa-auth.db?mode=rwc"
+    )]
     pub database_url: String,
     /// Connections in the pool of this instance.
     #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
@@ -76,6 +80,27 @@ pub struct PasswordSettings {
     pub hash_queue: usize,
 }
 
+/// Failed-login limits. Each is a count of failures within one window; past it, logins for
+/// that key get 429 until the window ends. The pair limit stops guessing one account from one
+/// address; the address limit stops spraying many accounts from one address; the account
+/// limit stops a distributed attack on one account and is set well above what one address
+/// may reach, so that nobody on a single address can lock the real user out.
+#[derive(Args, Clone, Debug)]
+pub struct ThrottleSettings {
+    /// Length of a counting window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub throttle_window: Duration,
+    /// Failures allowed per (client address, account) in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_PAIR", default_value_t = 5)]
+    pub throttle_per_pair: u32,
+    /// Failures allowed per client address, over all accounts, in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_IP", default_value_t = 50)]
+    pub throttle_per_ip: u32,
+    /// Failures allowed per account, over all addresses, in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_ACCOUNT", default_value_t = 200)]
+    pub throttle_per_account: u32,
+}
+
 /// Everything `spa-auth serve` needs.
 #[derive(Args, Clone, Debug)]
 pub struct ServeSettings {
@@ -92,6 +117,17 @@ pub struct ServeSettings {
     /// Create a demo user when there are no users, and print its credentials.
     #[arg(long, env = "SPA_AUTH_DEMO", default_value_t = false)]
     pub demo: bool,
+    /// Origins of SPAs served from elsewhere (comma-separated, e.g. `https://app.example.com`):
+    /// their state-changing requests pass the CSRF check and they get credentialed CORS.
+    /// They must be same-site with this service, since the cookie is `SameSite=Lax` or `Strict`.
+    #[arg(long, env = "SPA_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
+    pub trusted_origins: Vec<String>,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, env = "SPA_AUTH_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
+    pub max_body_bytes: usize,
+    /// A request body must arrive within this time; slower clients get 408.
+    #[arg(long, env = "SPA_AUTH_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
     /// Log lines as text or JSON.
     #[arg(long, env = "SPA_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -101,6 +137,8 @@ pub struct ServeSettings {
     pub session: SessionSettings,
     #[command(flatten)]
     pub password: PasswordSettings,
+    #[command(flatten)]
+    pub throttle: ThrottleSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,7 +151,9 @@ pub enum ConfigError {
         "cookie name {0:?} starts with __Secure- but cookie_secure is off: browsers would silently drop the cookie"
     )]
     SecurePrefixWithoutSecure(String),
-    #[error("cookie name {0:?} is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)")]
+    #[error(
+        "cookie name {0:?} is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    )]
     InvalidCookieName(String),
     #[error("session idle timeout must be positive and not longer than the absolute timeout")]
     IdleLongerThanAbsolute,
@@ -123,6 +163,10 @@ pub enum ConfigError {
     Argon2(String),
     #[error("hash concurrency must be at least 1")]
     NoHashConcurrency,
+    #[error(
+        "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
+    )]
+    InvalidOrigin(String),
 }
 
 impl SessionSettings {
@@ -164,9 +208,39 @@ impl PasswordSettings {
 impl ServeSettings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.session.validate()?;
+        for origin in &self.trusted_origins {
+            if !is_origin(origin) {
+                return Err(ConfigError::InvalidOrigin(origin.clone()));
+            }
+        }
         if self.password.concurrency() == 0 {
             return Err(ConfigError::NoHashConcurrency);
         }
         crate::passwords::params(&self.password).map(|_| ())
+    }
+}
+
+/// `scheme://host[:port]`, as browsers send it in `Origin`.
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, host)) = s.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && !host.contains(['/', '?', '#', '@', ' '])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_must_be_bare() {
+        assert!(is_origin("https://app.example.com"));
+        assert!(is_origin("http://localhost:5173"));
+        assert!(!is_origin("https://app.example.com/"));
+        assert!(!is_origin("app.example.com"));
+        assert!(!is_origin("ftp://x"));
+        assert!(!is_origin("https://"));
     }
 }

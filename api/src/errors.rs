@@ -31,6 +31,14 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("authentication required")]
     NotAuthenticated,
+    #[error("cross-site request refused")]
+    CsrfRejected,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("{0}")]
+    PasswordRejected(#[from] crate::passwords::PasswordRejected),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("not found")]
     NotFound,
     #[error("request headers are too large")]
@@ -53,6 +61,10 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::NotAuthenticated => "not_authenticated",
+            ApiError::CsrfRejected => "csrf_rejected",
+            ApiError::WrongPassword => "wrong_current_password",
+            ApiError::PasswordRejected(_) => "password_rejected",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound => "not_found",
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -64,7 +76,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::WrongPassword | ApiError::PasswordRejected(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::CsrfRejected => StatusCode::FORBIDDEN,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::InvalidCredentials | ApiError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

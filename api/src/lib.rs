@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod csrf;
 pub mod docs;
 pub mod errors;
 pub mod http;
@@ -10,4 +11,5 @@ pub mod security;
 pub mod sessions;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;
 pub mod users;

@@ -6,8 +6,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use entity::{session, user};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -163,24 +163,26 @@ impl Sessions {
         }))
     }
 
-    /// Ends one session. Returns whether it existed.
-    pub async fn end(&self, id: Uuid) -> Result<bool, DbErr> {
-        let res = session::Entity::delete_by_id(id).exec(&self.db).await?;
-        Ok(res.rows_affected > 0)
-    }
-
     /// Ends the session a token belongs to, if any.
-    pub async fn end_by_token(&self, token: &Token) -> Result<bool, DbErr> {
-        let res = session::Entity::delete_many()
+    pub async fn end_by_token(&self, token: &Token, reason: Reason) -> Result<bool, DbErr> {
+        let found = session::Entity::find()
             .filter(session::Column::TokenHash.eq(token.hash()))
-            .exec(&self.db)
+            .one(&self.db)
             .await?;
-        Ok(res.rows_affected > 0)
+        match found {
+            Some(s) => Ok(end_sessions(&self.db, s.user_id, Which::One(s.id), reason).await? > 0),
+            None => Ok(false),
+        }
     }
 
-    /// Ends every session of a user: password change, deactivation, compromised account.
-    pub async fn end_all_for_user(&self, user_id: Uuid) -> Result<u64, DbErr> {
-        end_all_for_user(&self.db, user_id).await
+    /// A user's live sessions, newest first.
+    pub async fn list_for_user(&self, user_id: Uuid) -> Result<Vec<session::Model>, DbErr> {
+        session::Entity::find()
+            .filter(session::Column::UserId.eq(user_id))
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+            .order_by_desc(session::Column::CreatedAt)
+            .all(&self.db)
+            .await
     }
 
     /// Deletes sessions past either deadline. Expired sessions are already refused at read
@@ -217,12 +219,79 @@ impl Sessions {
     }
 }
 
-pub async fn end_all_for_user<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<u64, DbErr> {
-    let res = session::Entity::delete_many()
-        .filter(session::Column::UserId.eq(user_id))
+/// Which of a user's sessions to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    One(Uuid),
+    AllBut(Uuid),
+    All,
+}
+
+/// Why sessions end; written to the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Logout,
+    /// The user ended one of their sessions from another one.
+    EndedByUser,
+    LogoutEverywhere,
+    PasswordChanged,
+    Deactivated,
+    /// An operator ended them (`spa-auth sessions revoke`).
+    Revoked,
+    /// A new login from the same client replaced it.
+    Replaced,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Logout => "logout",
+            Reason::EndedByUser => "ended_by_user",
+            Reason::LogoutEverywhere => "logout_everywhere",
+            Reason::PasswordChanged => "password_changed",
+            Reason::Deactivated => "deactivated",
+            Reason::Revoked => "revoked",
+            Reason::Replaced => "replaced",
+        }
+    }
+}
+
+/// The one way sessions end before their time: every trigger (logout, logout everywhere,
+/// password change, deactivation, operator revocation) comes through here, so none can skip
+/// a step that a later cache depends on. It deletes the rows and bumps the user's security
+/// epoch in the caller's transaction, and audits the reason.
+pub async fn end_sessions<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    which: Which,
+    reason: Reason,
+) -> Result<u64, DbErr> {
+    let query = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
+    let query = match which {
+        Which::One(id) => query.filter(session::Column::Id.eq(id)),
+        Which::AllBut(id) => query.filter(session::Column::Id.ne(id)),
+        Which::All => query,
+    };
+    let ended = query.exec(db).await?.rows_affected;
+    if ended > 0 || which == Which::All {
+        bump_epoch(db, user_id).await?;
+    }
+    tracing::info!(target: "audit", event = "sessions_ended", %user_id, reason = reason.as_str(), count = ended);
+    Ok(ended)
+}
+
+/// Marks everything cached about a user's sessions as stale. Called for every change of what
+/// a session may do, including role changes that end no session.
+pub async fn bump_epoch<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<(), DbErr> {
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::SecurityEpoch,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(user::Column::SecurityEpoch), 1),
+        )
+        .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
-    Ok(res.rows_affected)
+    Ok(())
 }
 
 pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {

@@ -13,11 +13,13 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
     config::{ConfigError, DatabaseSettings, ServeSettings},
+    csrf::CrossOrigin,
     errors::{ApiError, ErrorBody},
     http::{AuthApi, HealthApi},
     passwords::Passwords,
     sessions::Sessions,
     telemetry::RequestSpan,
+    throttle::Throttle,
 };
 
 /// Requests whose headers add up to more than this get 431. Generous for real browsers
@@ -30,7 +32,15 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub sessions: Sessions,
     pub passwords: Passwords,
+    pub throttle: Throttle,
     pub trust_proxy: bool,
+}
+
+/// Limits on request bodies.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +76,10 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
-    OpenApiService::new((AuthApi, HealthApi), "spa-auth", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Server-side session authentication for single-page apps: log in with HTTP Basic, \
+    OpenApiService::new((AuthApi, HealthApi), "spa-auth", env!("CARGO_PKG_VERSION")).description(
+        "Server-side session authentication for single-page apps: log in with HTTP Basic, \
              then an HttpOnly session cookie authenticates every call.",
-        )
+    )
 }
 
 /// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
@@ -79,7 +88,11 @@ pub fn openapi_json() -> String {
 }
 
 /// The whole HTTP application for a given state.
-pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
+pub fn app(
+    state: AppState,
+    cross_origin: CrossOrigin,
+    limits: BodyLimits,
+) -> impl Endpoint<Output = Response> {
     let api = openapi_service();
     let spec = api.spec_endpoint();
     Route::new()
@@ -87,10 +100,44 @@ pub fn app(state: AppState) -> impl Endpoint<Output = Response> {
         .nest(crate::docs::DOCS_PATH, crate::docs::SwaggerUi::new())
         .nest("/", api)
         .data(state)
+        .around(move |ep, req| limit_body(ep, req, limits))
+        .with(cross_origin)
         .around(hygiene)
         .around(json_errors)
         .around(limit_headers)
         .with(RequestSpan)
+}
+
+/// Reads the body up front, within a size and a time limit, so that neither a huge nor a
+/// trickling body ties up a handler.
+async fn limit_body<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: Request,
+    limits: BodyLimits,
+) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
+        return Ok(ApiError::PayloadTooLarge.into_response_json());
+    }
+    if declared != Some(0) && req.method() != poem::http::Method::GET {
+        let body = req.take_body();
+        match tokio::time::timeout(limits.timeout, body.into_bytes_limit(limits.max_bytes)).await {
+            Err(_) => return Ok(ApiError::RequestTimeout.into_response_json()),
+            Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
+                return Ok(ApiError::PayloadTooLarge.into_response_json());
+            }
+            Ok(Err(e)) => {
+                let msg = format!("reading the body: {e}");
+                return Ok(ApiError::BadRequest(msg).into_response_json());
+            }
+            Ok(Ok(bytes)) => req.set_body(bytes),
+        }
+    }
+    Ok(ep.get_response(req).await)
 }
 
 async fn limit_headers<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
@@ -127,6 +174,7 @@ async fn json_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "bad_request",
@@ -154,7 +202,10 @@ async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Resu
     let is_api = req.uri().path().starts_with("/api/");
     let mut resp = ep.get_response(req).await;
     let h = resp.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     if is_api {
@@ -173,6 +224,8 @@ impl ApiError {
 pub struct Application {
     acceptor: TcpAcceptor,
     state: AppState,
+    cross_origin: CrossOrigin,
+    limits: BodyLimits,
     purge_interval: Duration,
 }
 
@@ -185,6 +238,7 @@ impl Application {
         let state = AppState {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
             passwords: Passwords::new(&settings.password)?,
+            throttle: Throttle::new(db.clone(), settings.throttle.clone()),
             trust_proxy: settings.trust_proxy,
             db,
         };
@@ -192,6 +246,11 @@ impl Application {
         Ok(Application {
             acceptor,
             state,
+            cross_origin: CrossOrigin::new(&settings.trusted_origins),
+            limits: BodyLimits {
+                max_bytes: settings.max_body_bytes,
+                timeout: settings.body_timeout,
+            },
             purge_interval: settings.purge_interval,
         })
     }
@@ -210,24 +269,28 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_loop(self.state.sessions.clone(), self.purge_interval));
+        let purge = tokio::spawn(purge_loop(self.state.clone(), self.purge_interval));
+        let app = app(self.state, self.cross_origin, self.limits);
         let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(self.state), shutdown, Some(Duration::from_secs(30)))
+            .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         purge.abort();
         result
     }
 }
 
-async fn purge_loop(sessions: Sessions, every: Duration) {
+async fn purge_loop(state: AppState, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match sessions.purge_expired().await {
+        match state.sessions.purge_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(removed = n, "purged expired sessions"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        if let Err(e) = state.throttle.purge().await {
+            tracing::warn!(error = %e, "purging login counters failed");
         }
     }
 }

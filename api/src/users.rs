@@ -9,6 +9,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::sessions::{Reason, Which, bump_epoch, end_sessions};
+
 pub const MAX_USERNAME: usize = 150;
 
 /// A user as the API shows it.
@@ -22,6 +24,8 @@ pub struct User {
     pub last_name: String,
     pub date_joined: DateTime<Utc>,
     pub last_login: Option<DateTime<Utc>>,
+    /// Permission names; a change applies to the very next request of every session.
+    pub roles: Vec<String>,
 }
 
 impl Example for User {
@@ -34,6 +38,7 @@ impl Example for User {
             last_name: "Liddell".into(),
             date_joined: DateTime::UNIX_EPOCH,
             last_login: Some(DateTime::UNIX_EPOCH),
+            roles: vec!["staff".into()],
         }
     }
 }
@@ -48,6 +53,7 @@ impl From<user::Model> for User {
             last_name: m.last_name,
             date_joined: m.date_joined,
             last_login: m.last_login,
+            roles: m.roles.0,
         }
     }
 }
@@ -56,9 +62,7 @@ impl From<user::Model> for User {
 pub enum UserError {
     #[error("a user named {0:?} already exists (usernames are unique ignoring case)")]
     UsernameTaken(String),
-    #[error(
-        "username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only"
-    )]
+    #[error("username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only")]
     InvalidUsername,
     #[error("no user named {0:?}")]
     NotFound(String),
@@ -173,7 +177,7 @@ pub async fn set_password_hash(
     let mut active: user::ActiveModel = user.into();
     active.password_hash = Set(Some(hash));
     let user = active.update(&txn).await?;
-    crate::sessions::end_all_for_user(&txn, id).await?;
+    end_sessions(&txn, id, Which::All, Reason::PasswordChanged).await?;
     txn.commit().await?;
     Ok(user)
 }
@@ -190,11 +194,52 @@ pub async fn set_active(
     let mut active: user::ActiveModel = user.into();
     active.is_active = Set(active_flag);
     let user = active.update(&txn).await?;
-    if !active_flag {
-        crate::sessions::end_all_for_user(&txn, id).await?;
+    if active_flag {
+        bump_epoch(&txn, id).await?;
+    } else {
+        end_sessions(&txn, id, Which::All, Reason::Deactivated).await?;
     }
     txn.commit().await?;
     Ok(user)
+}
+
+/// Adds or removes a role. Sessions are not ended, but the epoch moves so that nothing
+/// cached about them outlives the change. Returns whether anything changed.
+pub async fn change_role(
+    db: &DatabaseConnection,
+    user: user::Model,
+    role: &str,
+    grant: bool,
+) -> Result<bool, DbErr> {
+    use sea_orm::TransactionTrait;
+    let mut roles = user.roles.0.clone();
+    let had = roles.iter().any(|r| r == role);
+    if had == grant {
+        return Ok(false);
+    }
+    if grant {
+        roles.push(role.to_owned());
+        roles.sort();
+    } else {
+        roles.retain(|r| r != role);
+    }
+    let txn = db.begin().await?;
+    let id = user.id;
+    let mut active: user::ActiveModel = user.into();
+    active.roles = Set(user::Roles(roles));
+    active.update(&txn).await?;
+    bump_epoch(&txn, id).await?;
+    txn.commit().await?;
+    tracing::info!(target: "audit", event = "role_changed", user_id = %id, role, granted = grant);
+    Ok(true)
+}
+
+/// Role names: short, printable, no spaces.
+pub fn valid_role(role: &str) -> bool {
+    (1..=64).contains(&role.len())
+        && role
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.:".contains(c))
 }
 
 #[cfg(test)]

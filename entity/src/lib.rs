@@ -1,4 +1,5 @@
 //! SeaORM entities shared by the service and its migrations' tests.
 
+pub mod login_throttle;
 pub mod session;
 pub mod user;

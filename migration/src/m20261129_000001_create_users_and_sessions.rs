@@ -69,10 +69,24 @@ impl MigrationTrait for Migration {
                     .col(Sessions::ExpiresAt)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(LoginThrottle::Table)
+                    .if_not_exists()
+                    .col(string(LoginThrottle::Key).primary_key())
+                    .col(integer(LoginThrottle::Failures))
+                    .col(big_integer(LoginThrottle::WindowStart))
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(LoginThrottle::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(Sessions::Table).to_owned())
             .await?;
@@ -111,4 +125,12 @@ enum Sessions {
     AbsoluteExpiresAt,
     UserAgent,
     Ip,
+}
+
+#[derive(DeriveIden)]
+enum LoginThrottle {
+    Table,
+    Key,
+    Failures,
+    WindowStart,
 }
