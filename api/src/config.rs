@@ -122,6 +122,10 @@ pub struct ServeSettings {
     /// They must be same-site with this service, since the cookie is `SameSite=Lax` or `Strict`.
     #[arg(long, env = "SPA_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
     pub trusted_origins: Vec<String>,
+    /// Directory of a built SPA to serve at `/` (client routes fall back to its index.html;
+    /// `/api/*` never does). Without it, only the API is served.
+    #[arg(long, env = "SPA_AUTH_SPA_DIR")]
+    pub spa_dir: Option<std::path::PathBuf>,
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "SPA_AUTH_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,

@@ -199,9 +199,18 @@ api_errors! {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Health {
     /// Always `ok`.
     pub status: String,
+}
+
+impl poem_openapi::types::Example for Health {
+    fn example() -> Self {
+        Health {
+            status: "ok".into(),
+        }
+    }
 }
 
 #[derive(Debug, ApiResponse)]

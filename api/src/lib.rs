@@ -9,6 +9,8 @@ pub mod http;
 pub mod passwords;
 pub mod security;
 pub mod sessions;
+pub mod spa;
+pub mod spec;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;

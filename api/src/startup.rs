@@ -84,7 +84,7 @@ pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
 
 /// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
 pub fn openapi_json() -> String {
-    openapi_service().spec()
+    crate::spec::finish(openapi_service().spec())
 }
 
 /// The whole HTTP application for a given state.
@@ -92,13 +92,15 @@ pub fn app(
     state: AppState,
     cross_origin: CrossOrigin,
     limits: BodyLimits,
+    spa_dir: Option<std::path::PathBuf>,
 ) -> impl Endpoint<Output = Response> {
     let api = openapi_service();
-    let spec = api.spec_endpoint();
+    // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
+    let spec = crate::spec::endpoint(openapi_json());
     Route::new()
         .at(crate::docs::SPEC_PATH, spec)
         .nest(crate::docs::DOCS_PATH, crate::docs::SwaggerUi::new())
-        .nest("/", api)
+        .nest("/", crate::spa::api_with_spa(api, spa_dir))
         .data(state)
         .around(move |ep, req| limit_body(ep, req, limits))
         .with(cross_origin)
@@ -226,6 +228,7 @@ pub struct Application {
     state: AppState,
     cross_origin: CrossOrigin,
     limits: BodyLimits,
+    spa_dir: Option<std::path::PathBuf>,
     purge_interval: Duration,
 }
 
@@ -251,6 +254,7 @@ impl Application {
                 max_bytes: settings.max_body_bytes,
                 timeout: settings.body_timeout,
             },
+            spa_dir: settings.spa_dir.clone(),
             purge_interval: settings.purge_interval,
         })
     }
@@ -270,7 +274,7 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone(), self.purge_interval));
-        let app = app(self.state, self.cross_origin, self.limits);
+        let app = app(self.state, self.cross_origin, self.limits, self.spa_dir);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;

@@ -1,0 +1,249 @@
+//! What the spec needs that poem-openapi cannot declare: OpenAPI links from login to the
+//! operations its session cookie unlocks. They document the flow login -> getMe -> logout and
+//! let stateful testers (schemathesis) chain those calls.
+//!
+//! The spec is edited as an order-preserving JSON tree, so the result differs from
+//! poem-openapi's output only by the added `links` (serde_json's own `Value` would sort every
+//! object's keys, and its `preserve_order` feature would change `Value` for the whole build).
+
+use std::fmt;
+
+use poem::{Endpoint, Response, endpoint::make_sync};
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{MapAccess, SeqAccess, Visitor},
+    ser::{SerializeMap, SerializeSeq},
+};
+
+/// `(from operationId, status, link name, to operationId, description)`. None carries
+/// parameters: what passes from one call to the next is the session cookie, which the browser
+/// (or the test client) keeps by itself.
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "login",
+        "200",
+        "getMe",
+        "getMe",
+        "The session cookie set by login authenticates getMe.",
+    ),
+    (
+        "login",
+        "200",
+        "logout",
+        "logout",
+        "The session cookie set by login is what logout ends.",
+    ),
+    (
+        "getMe",
+        "200",
+        "logout",
+        "logout",
+        "The same session cookie ends the session.",
+    ),
+];
+
+/// poem-openapi's spec with the links added. Should the spec ever not parse, it is returned
+/// as it is: the spec tests then fail on the missing links rather than the server on startup.
+pub fn finish(spec: String) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Json>(&spec) else {
+        return spec;
+    };
+    for (from, status, name, to, description) in LINKS {
+        if let Some(response) = response_of(&mut doc, from, status) {
+            let link = Json::Object(vec![
+                ("operationId".into(), Json::String((*to).into())),
+                ("description".into(), Json::String((*description).into())),
+            ]);
+            response.entry("links").entry_or_insert(name, link);
+        }
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or(spec)
+}
+
+/// Serves the finished spec, as poem-openapi's `spec_endpoint` serves its own.
+pub fn endpoint(spec: String) -> impl Endpoint<Output = Response> {
+    make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    })
+}
+
+/// The response object `status` of the operation named `operation_id`.
+fn response_of<'a>(doc: &'a mut Json, operation_id: &str, status: &str) -> Option<&'a mut Json> {
+    let Json::Object(paths) = doc.get_mut("paths")? else {
+        return None;
+    };
+    paths
+        .iter_mut()
+        .filter_map(|(_, item)| match item {
+            Json::Object(ops) => Some(ops),
+            _ => None,
+        })
+        .flat_map(|ops| ops.iter_mut().map(|(_, op)| op))
+        .find(|op| matches!(op.get("operationId"), Some(Json::String(id)) if id == operation_id))?
+        .get_mut("responses")?
+        .get_mut(status)
+}
+
+/// A JSON value whose objects keep their keys in document order.
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Json> {
+        match self {
+            Json::Object(fields) => fields.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The object under `key`, created empty at the end if absent.
+    fn entry(&mut self, key: &str) -> &mut Json {
+        self.entry_or_insert(key, Json::Object(Vec::new()))
+    }
+
+    /// The value under `key`, `value` inserted at the end if absent. A non-object is turned
+    /// into an empty object first; the spec never has one where this is called.
+    fn entry_or_insert(&mut self, key: &str, value: Json) -> &mut Json {
+        if !matches!(self, Json::Object(_)) {
+            *self = Json::Object(Vec::new());
+        }
+        match self {
+            Json::Object(fields) => {
+                let index = match fields.iter().position(|(k, _)| k == key) {
+                    Some(i) => i,
+                    None => {
+                        fields.push((key.to_owned(), value));
+                        fields.len() - 1
+                    }
+                };
+                &mut fields[index].1
+            }
+            // Not reached: made an object just above.
+            other => other,
+        }
+    }
+}
+
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Number(n) => n.serialize(s),
+            Json::String(v) => s.serialize_str(v),
+            Json::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct JsonVisitor;
+
+        impl<'de> Visitor<'de> for JsonVisitor {
+            type Value = Json;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+                Ok(Json::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
+                serde_json::Number::from_f64(v)
+                    .map(Json::Number)
+                    .ok_or_else(|| E::custom("a number JSON cannot hold"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+                Ok(Json::String(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Json, E> {
+                Ok(Json::String(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((k, v)) = map.next_entry()? {
+                    fields.push((k, v));
+                }
+                Ok(Json::Object(fields))
+            }
+        }
+
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_key_order_and_formatting() {
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({"b": 1, "a": [true, null, 1.5, "x"]}))
+                .expect("serialises");
+        // json! sorts keys; reorder by hand to prove order is kept, not re-sorted.
+        let text = text.replacen("\"a\"", "\"z\"", 1);
+        let parsed: Json = serde_json::from_str(&text).expect("parses");
+        assert_eq!(
+            serde_json::to_string_pretty(&parsed).expect("serialises"),
+            text
+        );
+    }
+
+    #[test]
+    fn links_are_added_to_the_named_responses() {
+        let spec = crate::startup::openapi_json();
+        let v: serde_json::Value = serde_json::from_str(&spec).expect("spec is JSON");
+        let login = &v["paths"]["/api/auth/login"]["post"]["responses"]["200"]["links"];
+        assert_eq!(login["getMe"]["operationId"], "getMe");
+        assert_eq!(login["logout"]["operationId"], "logout");
+        let me = &v["paths"]["/api/me"]["get"]["responses"]["200"]["links"];
+        assert_eq!(me["logout"]["operationId"], "logout");
+    }
+}
