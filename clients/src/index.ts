@@ -18,6 +18,10 @@ export type User = Schemas["User"];
 export type Health = Schemas["Health"];
 /** The body of every error response: `{ code, message }`. */
 export type ErrorBody = Schemas["Error"];
+/** One of the logged-in user's sessions, as `GET /api/auth/sessions` lists it. */
+export type SessionInfo = Schemas["SessionInfo"];
+/** Body of `DELETE /api/auth/sessions`: how many other sessions were ended. */
+export type EndedSessions = Schemas["EndedSessions"];
 
 /** The `fetch` the client calls: any standard `fetch` fits. */
 export type FetchLike = (input: Request) => Promise<Response>;
@@ -131,6 +135,21 @@ export interface SpaAuthClient {
   logout(): Promise<void>;
   /** `GET /healthz`. */
   health(): Promise<Health>;
+  /** The logged-in user's live sessions, newest first; `current` marks the one making the call. */
+  listSessions(): Promise<SessionInfo[]>;
+  /**
+   * Ends one of the user's sessions by its `id` from {@link listSessions}. 404 (`not_found`) when
+   * it is not one of theirs or has already ended. Ending the current session logs this client out.
+   */
+  endSession(id: string): Promise<void>;
+  /** "Log out everywhere else": ends every session of the user but this one; resolves to how many ended. */
+  endOtherSessions(): Promise<EndedSessions>;
+  /**
+   * Changes the password. Every other session ends; this one continues under a new cookie set by
+   * the server. 400 `wrong_current_password`, or `password_rejected` whose `message` says which
+   * rule the new password breaks; 429 (see `retryAfter`) after too many wrong passwords.
+   */
+  changePassword(currentPassword: string, newPassword: string): Promise<void>;
   /**
    * The underlying `openapi-fetch` client, typed from the spec, for operations this layer does not
    * wrap yet. Its calls return `{ data, error, response }`; pass them to {@link unwrap} to throw.
@@ -154,6 +173,16 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
       await unwrap(raw.POST("/api/auth/logout"));
     },
     health: () => unwrap(raw.GET("/healthz")),
+    listSessions: () => unwrap(raw.GET("/api/auth/sessions")),
+    endSession: async (id) => {
+      await unwrap(raw.DELETE("/api/auth/sessions/{id}", { params: { path: { id } } }));
+    },
+    endOtherSessions: () => unwrap(raw.DELETE("/api/auth/sessions")),
+    changePassword: async (currentPassword, newPassword) => {
+      await unwrap(
+        raw.POST("/api/auth/password", { body: { current_password: currentPassword, new_password: newPassword } }),
+      );
+    },
   };
 }
 

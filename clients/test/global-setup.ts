@@ -1,5 +1,5 @@
 /**
- * Starts a real spa-auth for the tests: a fresh SQLite database in a temp dir, one user
+ * Starts a real spa-auth for the tests: a fresh SQLite database in a temp dir, two users
  * created through the CLI, then `spa-auth serve` on a free port. The port is read from the
  * `spa-auth listening on http://localhost:PORT` line the server prints on stderr.
  */
@@ -14,11 +14,15 @@ const USERNAME = "alice";
 const EMAIL = "a@example.com";
 // Non-ASCII on purpose: login must send the Basic credentials as UTF-8.
 const PASSWORD = "Wonderland-ünïcødé-🐇";
+// A second user for tests that change the account (password, sessions), so that they cannot
+// disturb the tests that log in as alice.
+const ACCOUNT_USER = { username: "bob", email: "b@example.com", password: "Builder-of-bridges-42" };
 
 declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     credentials: { username: string; email: string; password: string };
+    accountCredentials: { username: string; email: string; password: string };
   }
 }
 
@@ -42,15 +46,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
     SPA_AUTH_LOG_FORMAT: "text",
   });
 
-  const created = spawnSync(bin, ["user", "create", USERNAME, "--email", EMAIL], {
-    env,
-    input: `${PASSWORD}\n`,
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  if (created.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`spa-auth user create failed (${created.status ?? created.signal}):\n${created.stdout}${created.stderr}`);
+  for (const u of [{ username: USERNAME, email: EMAIL, password: PASSWORD }, ACCOUNT_USER]) {
+    const created = spawnSync(bin, ["user", "create", u.username, "--email", u.email], {
+      env,
+      input: `${u.password}\n`,
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    if (created.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`spa-auth user create failed (${created.status ?? created.signal}):\n${created.stdout}${created.stderr}`);
+    }
   }
 
   const logPath = join(dir, "server.log");
@@ -97,6 +103,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     serverStderr.on("data", () => {});
     project.provide("baseUrl", `http://127.0.0.1:${port}`);
     project.provide("credentials", { username: USERNAME, email: EMAIL, password: PASSWORD });
+    project.provide("accountCredentials", ACCOUNT_USER);
   } catch (e) {
     const out = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
     await teardown();
