@@ -58,6 +58,18 @@ pub struct SessionSettings {
     /// session check is normally a read and not a write.
     #[arg(long, env = "SPA_AUTH_SESSION_REFRESH_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub session_refresh_interval: Duration,
+    /// How long this instance may answer a session check from memory before reading the
+    /// database again, as a safety net; ended sessions are dropped from the cache at once
+    /// here and within `invalidation_poll` elsewhere. `0s` turns the cache off.
+    #[arg(long, env = "SPA_AUTH_SESSION_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub session_cache_ttl: Duration,
+    /// Most sessions cached per instance.
+    #[arg(long, env = "SPA_AUTH_SESSION_CACHE_MAX", default_value_t = 100_000)]
+    pub session_cache_max: usize,
+    /// How often each instance asks the database which users' sessions changed elsewhere
+    /// (other instances, the CLI). Bounds how stale another instance's cache can be.
+    #[arg(long, env = "SPA_AUTH_INVALIDATION_POLL", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub invalidation_poll: Duration,
 }
 
 /// Cost of password hashing, and how many hashes may run at once.
@@ -165,6 +177,10 @@ pub enum ConfigError {
     RefreshNotShorterThanIdle,
     #[error("invalid argon2 parameters: {0}")]
     Argon2(String),
+    #[error(
+        "invalidation poll must be between 1ms and 5s (it bounds how long another instance may serve an ended session)"
+    )]
+    InvalidationPoll,
     #[error("hash concurrency must be at least 1")]
     NoHashConcurrency,
     #[error(
@@ -194,6 +210,9 @@ impl SessionSettings {
         }
         if self.session_refresh_interval >= self.session_idle_timeout {
             return Err(ConfigError::RefreshNotShorterThanIdle);
+        }
+        if self.invalidation_poll.is_zero() || self.invalidation_poll > Duration::from_secs(5) {
+            return Err(ConfigError::InvalidationPoll);
         }
         Ok(())
     }

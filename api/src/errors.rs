@@ -51,6 +51,8 @@ pub enum ApiError {
     Busy { retry_after: u64 },
     #[error("the database is unavailable")]
     Database(#[from] sea_orm::DbErr),
+    #[error("the database is unavailable")]
+    Unavailable,
     #[error("internal error")]
     Internal(String),
 }
@@ -69,24 +71,26 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyRequests { .. } => "too_many_requests",
-            ApiError::Busy { .. } | ApiError::Database(_) => "unavailable",
+            ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) | ApiError::WrongPassword | ApiError::PasswordRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::CsrfRejected => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) | ApiError::PasswordRejected(_) => StatusCode::BAD_REQUEST,
+            // A well-formed request from a logged-in user whose re-authentication failed: refused,
+            // not malformed (400) and not a dead session (401, which clients take as logged out).
+            ApiError::CsrfRejected | ApiError::WrongPassword => StatusCode::FORBIDDEN,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::InvalidCredentials | ApiError::NotAuthenticated => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Busy { .. } | ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,7 +101,7 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 Some(*retry_after)
             }
-            ApiError::Database(_) => Some(1),
+            ApiError::Database(_) | ApiError::Unavailable => Some(1),
             _ => None,
         }
     }

@@ -10,7 +10,7 @@ use crate::{
     errors::{ApiError, api_errors},
     passwords::{MAX_LENGTH, Password, check_new_password},
     security::{BasicAuth, SessionAuth, session_token},
-    sessions::{ClientInfo, Reason, Which, end_sessions},
+    sessions::{ClientInfo, Reason, Which},
     startup::AppState,
     users::{self, User},
 };
@@ -184,9 +184,9 @@ api_errors! {
     /// Errors of a password change.
     PasswordError {
         plain: [
-            400 BadRequest "Malformed body (`bad_request`), wrong current password (`wrong_current_password`), or a new password that breaks a rule (`password_rejected`, the message says which).",
+            400 BadRequest "Malformed body (`bad_request`), or a new password that breaks a rule (`password_rejected`, the message says which).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
-            403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
+            403 Forbidden "Wrong current password (`wrong_current_password`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
@@ -307,14 +307,11 @@ impl AuthApi {
         auth: SessionAuth,
     ) -> Result<LoggedOut, SessionChangeError> {
         let session = &auth.current.session;
-        end_sessions(
-            &state.db,
-            session.user_id,
-            Which::One(session.id),
-            Reason::Logout,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        state
+            .sessions
+            .end(session.user_id, Which::One(session.id), Reason::Logout)
+            .await
+            .map_err(ApiError::from)?;
         Ok(LoggedOut::LoggedOut(state.sessions.clear_cookie()))
     }
 
@@ -372,7 +369,9 @@ impl AuthApi {
     ) -> Result<SessionEnded, EndSessionError> {
         let user_id = auth.current.session.user_id;
         // Scoped to the caller's own sessions: another user's id is simply not found.
-        let ended = end_sessions(&state.db, user_id, Which::One(id.0), Reason::EndedByUser)
+        let ended = state
+            .sessions
+            .end(user_id, Which::One(id.0), Reason::EndedByUser)
             .await
             .map_err(ApiError::from)?;
         match ended {
@@ -396,14 +395,11 @@ impl AuthApi {
         auth: SessionAuth,
     ) -> Result<OthersEnded, SessionChangeError> {
         let me = &auth.current.session;
-        let ended = end_sessions(
-            &state.db,
-            me.user_id,
-            Which::AllBut(me.id),
-            Reason::LogoutEverywhere,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let ended = state
+            .sessions
+            .end(me.user_id, Which::AllBut(me.id), Reason::LogoutEverywhere)
+            .await
+            .map_err(ApiError::from)?;
         Ok(OthersEnded::Ok(Json(EndedSessions { ended })))
     }
 
@@ -505,6 +501,7 @@ async fn change_password(
         .await?;
     let (user_id, username) = (user.id, user.username.clone());
     users::set_password_hash(&state.db, user, hash).await?;
+    state.sessions.forget_user(user_id);
     state.throttle.record_success(&username, ip).await?;
     let (token, session) = state.sessions.create(user_id, &client).await?;
     tracing::info!(target: "audit", event = "password_changed", %user_id, session_id = %session.id, ip);
@@ -519,7 +516,9 @@ pub struct HealthApi;
 impl HealthApi {
     /// Health check
     ///
-    /// 200 while the database answers, 503 when it does not. For load balancers.
+    /// 200 while the database answers, 503 when it does not. For load balancers. It reports
+    /// what the instance's background poll of the database last saw (every 50 ms by
+    /// default), so the check itself costs no database work.
     #[oai(
         path = "/healthz",
         method = "get",
@@ -527,7 +526,9 @@ impl HealthApi {
         tag = "Tag::Health"
     )]
     async fn healthz(&self, state: Data<&AppState>) -> Result<HealthOk, HealthError> {
-        state.db.ping().await.map_err(ApiError::from)?;
+        if !state.health.is_up() {
+            return Err(ApiError::Unavailable.into());
+        }
         Ok(HealthOk::Ok(Json(Health {
             status: "ok".into(),
         })))

@@ -1,5 +1,7 @@
 //! spa-auth: server-side sessions behind an HttpOnly cookie, for single-page apps.
 
+pub mod allow;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod csrf;

@@ -1,6 +1,6 @@
 //! Server-side sessions: opaque random tokens in an HttpOnly cookie, stored only as hashes.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -12,7 +12,10 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::{SameSite, SessionSettings};
+use crate::{
+    cache::SessionCache,
+    config::{SameSite, SessionSettings},
+};
 
 const TOKEN_BYTES: usize = 32;
 /// Length of a token as it travels in the cookie (base64url, no padding).
@@ -68,6 +71,7 @@ pub struct ClientInfo {
 pub struct Sessions {
     db: DatabaseConnection,
     settings: SessionSettings,
+    cache: Arc<SessionCache>,
 }
 
 /// A live session and its user, as found for a request's cookie.
@@ -82,7 +86,19 @@ pub struct Current {
 
 impl Sessions {
     pub fn new(db: DatabaseConnection, settings: SessionSettings) -> Self {
-        Sessions { db, settings }
+        let cache = Arc::new(SessionCache::new(
+            settings.session_cache_ttl,
+            settings.session_cache_max,
+        ));
+        Sessions {
+            db,
+            settings,
+            cache,
+        }
+    }
+
+    pub fn cache(&self) -> &Arc<SessionCache> {
+        &self.cache
     }
 
     pub fn cookie_name(&self) -> &str {
@@ -129,22 +145,35 @@ impl Sessions {
         Ok((token, model))
     }
 
-    /// The live session behind `token`, if any: one indexed read, plus a write at most once
-    /// per refresh interval to slide the idle deadline.
+    /// The live session behind `token`, if any: from this instance's cache when fresh,
+    /// otherwise one indexed read, plus a write at most once per refresh interval to slide
+    /// the idle deadline.
     pub async fn authenticate(&self, token: &Token) -> Result<Option<Current>, DbErr> {
+        let hash = token.hash();
+        let now = Utc::now();
+        if let Some((session, user)) = self.cache.get(&hash) {
+            if is_live(&session, &user, now) && now - session.last_seen_at < self.refresh() {
+                return Ok(Some(Current {
+                    session,
+                    user,
+                    renewed: false,
+                }));
+            }
+            self.cache.forget(&hash);
+        }
         let found = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(token.hash()))
+            .filter(session::Column::TokenHash.eq(hash.clone()))
             .find_also_related(user::Entity)
             .one(&self.db)
             .await?;
         let Some((session, Some(user))) = found else {
             return Ok(None);
         };
-        let now = Utc::now();
-        if session.expires_at <= now || session.absolute_expires_at <= now || !user.is_active {
+        if !is_live(&session, &user, now) {
             return Ok(None);
         }
         if now - session.last_seen_at < self.refresh() {
+            self.cache.put(hash, session.clone(), user.clone());
             return Ok(Some(Current {
                 session,
                 user,
@@ -156,11 +185,26 @@ impl Sessions {
         active.last_seen_at = Set(now);
         active.expires_at = Set((now + self.idle()).min(absolute));
         let session = active.update(&self.db).await?;
+        self.cache.put(hash, session.clone(), user.clone());
         Ok(Some(Current {
             session,
             user,
             renewed: true,
         }))
+    }
+
+    /// Ends sessions through [`end_sessions`] and drops the user's cached entries here at
+    /// once, so the very next request on this instance is refused.
+    pub async fn end(&self, user_id: Uuid, which: Which, reason: Reason) -> Result<u64, DbErr> {
+        let ended = end_sessions(&self.db, user_id, which, reason).await;
+        self.cache.forget_user(user_id);
+        ended
+    }
+
+    /// Drops this instance's cached entries of a user after a change made elsewhere in this
+    /// process (a password change through the users module, say).
+    pub fn forget_user(&self, user_id: Uuid) {
+        self.cache.forget_user(user_id);
     }
 
     /// Ends the session a token belongs to, if any.
@@ -170,7 +214,7 @@ impl Sessions {
             .one(&self.db)
             .await?;
         match found {
-            Some(s) => Ok(end_sessions(&self.db, s.user_id, Which::One(s.id), reason).await? > 0),
+            Some(s) => Ok(self.end(s.user_id, Which::One(s.id), reason).await? > 0),
             None => Ok(false),
         }
     }
@@ -217,6 +261,10 @@ impl Sessions {
             self.settings.cookie_name
         )
     }
+}
+
+fn is_live(session: &session::Model, user: &user::Model, now: DateTime<Utc>) -> bool {
+    session.expires_at > now && session.absolute_expires_at > now && user.is_active
 }
 
 /// Which of a user's sessions to end.
@@ -287,6 +335,10 @@ pub async fn bump_epoch<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<(),
         .col_expr(
             user::Column::SecurityEpoch,
             sea_orm::sea_query::ExprTrait::add(Expr::col(user::Column::SecurityEpoch), 1),
+        )
+        .col_expr(
+            user::Column::EpochChangedAt,
+            Expr::value(Utc::now().timestamp_millis()),
         )
         .filter(user::Column::Id.eq(user_id))
         .exec(db)

@@ -12,6 +12,7 @@ use poem_openapi::OpenApiService;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
+    cache::DbHealth,
     config::{ConfigError, DatabaseSettings, ServeSettings},
     csrf::CrossOrigin,
     errors::{ApiError, ErrorBody},
@@ -33,6 +34,7 @@ pub struct AppState {
     pub sessions: Sessions,
     pub passwords: Passwords,
     pub throttle: Throttle,
+    pub health: DbHealth,
     pub trust_proxy: bool,
 }
 
@@ -104,6 +106,7 @@ pub fn app(
         .data(state)
         .around(move |ep, req| limit_body(ep, req, limits))
         .with(cross_origin)
+        .around(crate::allow::allow_header)
         .around(hygiene)
         .around(json_errors)
         .around(limit_headers)
@@ -230,6 +233,7 @@ pub struct Application {
     limits: BodyLimits,
     spa_dir: Option<std::path::PathBuf>,
     purge_interval: Duration,
+    invalidation_poll: Duration,
 }
 
 impl Application {
@@ -242,6 +246,7 @@ impl Application {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
             passwords: Passwords::new(&settings.password)?,
             throttle: Throttle::new(db.clone(), settings.throttle.clone()),
+            health: DbHealth::new(true),
             trust_proxy: settings.trust_proxy,
             db,
         };
@@ -256,6 +261,7 @@ impl Application {
             },
             spa_dir: settings.spa_dir.clone(),
             purge_interval: settings.purge_interval,
+            invalidation_poll: settings.session.invalidation_poll,
         })
     }
 
@@ -274,11 +280,18 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone(), self.purge_interval));
+        let watcher = tokio::spawn(crate::cache::watch(
+            self.state.db.clone(),
+            self.state.sessions.cache().clone(),
+            self.state.health.clone(),
+            self.invalidation_poll,
+        ));
         let app = app(self.state, self.cross_origin, self.limits, self.spa_dir);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         purge.abort();
+        watcher.abort();
         result
     }
 }

@@ -113,6 +113,7 @@ pub async fn create(
         last_login: Set(None),
         roles: Set(user::Roles::default()),
         security_epoch: Set(0),
+        epoch_changed_at: Set(0),
     };
     model.insert(db).await.map_err(|e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => UserError::UsernameTaken(new.username),

@@ -26,6 +26,9 @@ pub struct Model {
     /// deactivation, roles, logout everywhere). Anything that caches a session must
     /// compare it.
     pub security_epoch: i64,
+    /// When the epoch last moved (Unix milliseconds), so that every instance can find the
+    /// users whose cached sessions it must drop with one indexed query.
+    pub epoch_changed_at: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]

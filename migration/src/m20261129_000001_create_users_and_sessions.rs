@@ -23,6 +23,17 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(Users::LastLogin))
                     .col(json(Users::Roles))
                     .col(big_integer(Users::SecurityEpoch).default(0))
+                    .col(big_integer(Users::EpochChangedAt).default(0))
+                    .to_owned(),
+            )
+            .await?;
+        // Every instance polls for recently changed epochs.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_users_epoch_changed_at")
+                    .table(Users::Table)
+                    .col(Users::EpochChangedAt)
                     .to_owned(),
             )
             .await?;
@@ -111,6 +122,7 @@ enum Users {
     LastLogin,
     Roles,
     SecurityEpoch,
+    EpochChangedAt,
 }
 
 #[derive(DeriveIden)]
