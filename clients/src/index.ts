@@ -146,7 +146,7 @@ export interface SpaAuthClient {
   endOtherSessions(): Promise<EndedSessions>;
   /**
    * Changes the password. Every other session ends; this one continues under a new cookie set by
-   * the server. 400 `wrong_current_password`, or `password_rejected` whose `message` says which
+   * the server. 403 `wrong_current_password`; 400 `password_rejected` whose `message` says which
    * rule the new password breaks; 429 (see `retryAfter`) after too many wrong passwords.
    */
   changePassword(currentPassword: string, newPassword: string): Promise<void>;

@@ -119,10 +119,10 @@ describe("sessions", () => {
 });
 
 describe("changePassword", () => {
-  it("wrong current password: 400 wrong_current_password, nothing changes", async () => {
+  it("wrong current password: 403 wrong_current_password, nothing changes", async () => {
     const a = await onlyOneSession();
     const e = await spaAuthError(a.client.changePassword(`${password}x`, "a-brand-new-passphrase"));
-    expect([e.status, e.code]).toEqual([400, "wrong_current_password"]);
+    expect([e.status, e.code]).toEqual([403, "wrong_current_password"]);
     expect(isUnauthorized(e)).toBe(false);
     expect((await a.client.me()).username).toBe(bob.username);
     await loggedIn(); // the old password still works

@@ -140,7 +140,9 @@ export interface paths {
         };
         /**
          * Health check
-         * @description 200 while the database answers, 503 when it does not. For load balancers.
+         * @description 200 while the database answers, 503 when it does not. For load balancers. It reports
+         *     what the instance's background poll of the database last saw (every 50 ms by
+         *     default), so the check itself costs no database work.
          */
         get: operations["getHealth"];
         put?: never;
@@ -663,7 +665,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed body (`bad_request`), wrong current password (`wrong_current_password`), or a new password that breaks a rule (`password_rejected`, the message says which). */
+            /** @description Malformed body (`bad_request`), or a new password that breaks a rule (`password_rejected`, the message says which). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -681,7 +683,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description A cross-site request from a browser (`csrf_rejected`). */
+            /** @description Wrong current password (`wrong_current_password`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
