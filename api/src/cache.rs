@@ -147,6 +147,12 @@ impl DbHealth {
     }
 }
 
+/// How long after a change every instance polling every `poll` has dropped what it cached:
+/// a poll already under way when the change committed may miss it, the next one cannot.
+pub fn propagation_bound(poll: Duration) -> Duration {
+    poll * 2 + Duration::from_millis(20)
+}
+
 /// Polls for users whose epoch moved, forever. See the module documentation.
 pub async fn watch(
     db: DatabaseConnection,

@@ -151,6 +151,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = open(&db).await?;
             let user = users::get_by_username(&db, &username).await?;
             let n = end_sessions(&db, user.id, Which::All, Reason::Revoked).await?;
+            settle().await;
             println!("ended {n} sessions of {username}");
             Ok(())
         }
@@ -250,6 +251,7 @@ async fn user(cmd: UserCommand) -> Result<(), CliError> {
             check_new_password(pw.expose(), &user.username)?;
             let hash = Passwords::new(&password)?.hash(&pw).await?;
             users::set_password_hash(&db, user, hash).await?;
+            settle().await;
             tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
             println!("password set; every session of {username} has ended");
         }
@@ -280,6 +282,7 @@ async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Resu
     let db = open(db).await?;
     let user = users::get_by_username(&db, username).await?;
     users::set_active(&db, user, active).await?;
+    settle().await;
     if active {
         println!("{username} can log in again");
     } else {
@@ -301,6 +304,7 @@ async fn change_role(
     let db = open(db).await?;
     let user = users::get_by_username(&db, username).await?;
     let changed = users::change_role(&db, user, role, grant).await?;
+    settle().await;
     match (changed, grant) {
         (false, true) => println!("{username} already has role {role}"),
         (false, false) => println!("{username} does not have role {role}"),
@@ -308,4 +312,16 @@ async fn change_role(
         (true, false) => println!("revoked {role} from {username}"),
     }
     Ok(())
+}
+
+/// Waits until every running instance has seen a change this command made: each polls for
+/// changed users every `SPA_AUTH_INVALIDATION_POLL` (50 ms by default), so two intervals
+/// suffice. Returning only then means "deactivated" is true for the very next request
+/// anywhere, not just eventually.
+async fn settle() {
+    let poll = std::env::var("SPA_AUTH_INVALIDATION_POLL")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(std::time::Duration::from_millis(50));
+    tokio::time::sleep(crate::cache::propagation_bound(poll)).await;
 }
