@@ -24,3 +24,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 
 step "TypeScript client: generated from the committed spec, typed, tested against a live server"
 bash clients/test.sh
+
+step "contract: spec lint and schemathesis"
+bash tests/contract/run.sh
+
+step "browser: Swagger UI"
+bash tests/browser/run.sh

@@ -1,0 +1,56 @@
+"""Schemathesis hooks for spa-auth: authentication that behaves as a real client does.
+
+login takes HTTP Basic. Every cookie-protected operation gets a session of its own: the hook
+logs in and sends the fresh cookie. A shared session would not do: logout, endSession and
+endOtherSessions end sessions, so a cookie shared between test cases would die mid-run, and a
+global `Cookie` header would also ride along on the negative tests that must go without it.
+Schemathesis runs its `ignored_auth` check by dropping what this hook adds.
+"""
+
+import base64
+import os
+
+import requests
+import schemathesis
+
+BASE_URL = os.environ["SPA_AUTH_BASE_URL"]
+USERNAME = os.environ["SPA_AUTH_TEST_USER"]
+PASSWORD = os.environ["SPA_AUTH_TEST_PASSWORD"]
+COOKIE = "__Host-session"
+
+
+def _operation_id(case) -> str:
+    return case.operation.definition.raw.get("operationId", "")
+
+
+def _fresh_session() -> str:
+    """Logs in and returns the new session's cookie value."""
+    resp = requests.post(
+        f"{BASE_URL}/api/auth/login", auth=(USERNAME, PASSWORD), timeout=30
+    )
+    resp.raise_for_status()
+    # The cookie is Secure; Python's cookie jar would not hand it back over plain http, so
+    # it is read straight from Set-Cookie.
+    for part in resp.headers.get("set-cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == COOKIE:
+            return value
+    raise AssertionError(f"login set no {COOKIE} cookie: {resp.headers!r}")
+
+
+# refresh_interval=None: never cache, since a cached session may have been ended by the test
+# case before. retry_on=[]: a 401 is an answer to check, not a reason to log in again.
+@schemathesis.auth(refresh_interval=None, retry_on=[]).skip_for(operation_id="getHealth")
+class SpaAuth:
+    def get(self, case, context):
+        if _operation_id(case) == "login":
+            token = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+            return ("basic", token)
+        return ("cookie", _fresh_session())
+
+    def set(self, case, data, context):
+        kind, value = data
+        if kind == "basic":
+            case.headers = {**(case.headers or {}), "Authorization": f"Basic {value}"}
+        else:
+            case.cookies = {**(case.cookies or {}), COOKIE: value}
