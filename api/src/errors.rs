@@ -116,7 +116,10 @@ impl ApiError {
 
     pub(crate) fn log(&self) {
         match self {
-            ApiError::Database(err) => tracing::error!(error = %err, "database error"),
+            ApiError::Database(err) => {
+                crate::metrics::METRICS.db_error();
+                tracing::error!(error = %err, "database error");
+            }
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => {}
         }

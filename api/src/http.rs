@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     errors::{ApiError, api_errors},
+    metrics::{Login, METRICS},
     passwords::{MAX_LENGTH, Password, check_new_password},
     security::{BasicAuth, SessionAuth, session_token},
     sessions::{ClientInfo, Reason, Which},
@@ -429,6 +430,7 @@ async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<Login
     let ip = client.ip.as_deref();
     if let Some(retry_after) = state.throttle.check(&auth.username, ip).await? {
         tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
+        METRICS.login(Login::Throttled);
         return Err(ApiError::TooManyRequests { retry_after });
     }
     let found = users::find_by_username(&state.db, &auth.username).await?;
@@ -443,6 +445,7 @@ async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<Login
         Some(user) if user.is_active && verified.ok => user,
         other => {
             state.throttle.record_failure(&auth.username, ip).await?;
+            METRICS.login(Login::Failed);
             tracing::info!(
                 target: "audit",
                 event = "login_failed",
@@ -463,6 +466,7 @@ async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<Login
     }
     let user = users::record_login(&state.db, user, new_hash).await?;
     let (token, session) = state.sessions.create(user.id, &client).await?;
+    METRICS.login(Login::Ok);
     tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, session_id = %session.id, ip);
     let cookie = state.sessions.cookie(&token, session.expires_at);
     Ok(LoginOk::Ok(Json(user.into()), cookie))

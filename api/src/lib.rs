@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod docs;
 pub mod errors;
 pub mod http;
+pub mod metrics;
 pub mod passwords;
 pub mod security;
 pub mod sessions;

@@ -142,6 +142,7 @@ impl Sessions {
         }
         .insert(&self.db)
         .await?;
+        crate::metrics::METRICS.sessions_created(1);
         Ok((token, model))
     }
 
@@ -321,6 +322,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
         Which::All => query,
     };
     let ended = query.exec(db).await?.rows_affected;
+    crate::metrics::METRICS.sessions_ended(ended);
     if ended > 0 || which == Which::All {
         bump_epoch(db, user_id).await?;
     }

@@ -238,6 +238,7 @@ impl ApiError {
 /// A configured, listening service that has not started serving yet.
 pub struct Application {
     acceptor: TcpAcceptor,
+    metrics_acceptor: Option<TcpAcceptor>,
     state: AppState,
     cross_origin: CrossOrigin,
     limits: BodyLimits,
@@ -261,8 +262,13 @@ impl Application {
             db,
         };
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let metrics_acceptor = match settings.metrics_bind {
+            Some(addr) => Some(TcpListener::bind(addr).into_acceptor().await?),
+            None => None,
+        };
         Ok(Application {
             acceptor,
+            metrics_acceptor,
             state,
             cross_origin: CrossOrigin::new(&settings.trusted_origins),
             limits: BodyLimits {
@@ -283,6 +289,12 @@ impl Application {
             .unwrap_or(0)
     }
 
+    /// Port of the metrics listener, when one is configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let a = self.metrics_acceptor.as_ref()?;
+        a.local_addr().first()?.as_socket_addr().map(|s| s.port())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -296,14 +308,39 @@ impl Application {
             self.state.health.clone(),
             self.invalidation_poll,
         ));
+        let metrics = self.metrics_acceptor.map(|acceptor| {
+            let ep = metrics_endpoint(self.state.clone());
+            tokio::spawn(Server::new_with_acceptor(acceptor).run(ep))
+        });
         let app = app(self.state, self.cross_origin, self.limits, self.spa_dir);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         purge.abort();
         watcher.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         result
     }
+}
+
+fn metrics_endpoint(state: AppState) -> impl Endpoint<Output = Response> {
+    Route::new().at(
+        "/metrics",
+        poem::endpoint::make(move |_req| {
+            let state = state.clone();
+            async move {
+                let text = crate::metrics::METRICS
+                    .render(state.passwords.queue_depth(), state.sessions.cache().len());
+                Ok::<_, poem::Error>(
+                    Response::builder()
+                        .content_type("text/plain; version=0.0.4")
+                        .body(text),
+                )
+            }
+        }),
+    )
 }
 
 async fn purge_loop(state: AppState, every: Duration) {

@@ -8,7 +8,7 @@ use poem::{Endpoint, Middleware, Request, Response, http::HeaderValue};
 use tracing::{Instrument, field::Empty};
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
-use crate::config::LogFormat;
+use crate::{config::LogFormat, metrics::METRICS};
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
 
@@ -47,6 +47,7 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let request_id = uuid::Uuid::new_v4().to_string();
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -58,8 +59,10 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
         let started = Instant::now();
         let mut resp = self.0.get_response(req).instrument(span.clone()).await;
         let status = resp.status().as_u16();
+        let took = started.elapsed();
+        METRICS.request(&method, &path, status, took);
         span.record("status", status);
-        span.record("latency_ms", started.elapsed().as_secs_f64() * 1000.0);
+        span.record("latency_ms", took.as_secs_f64() * 1000.0);
         span.in_scope(|| {
             if status >= 500 {
                 tracing::warn!("request failed");

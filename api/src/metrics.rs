@@ -1,0 +1,226 @@
+//! Prometheus metrics, served as text on a separate listener (`--metrics-bind`), off by
+//! default: they describe the service's traffic and should not be public.
+
+use std::{
+    collections::HashMap,
+    fmt::Write,
+    sync::{
+        LazyLock, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use poem::http::Method;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+type RequestKey = (&'static str, &'static str, u16);
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: RwLock<HashMap<RequestKey, Histogram>>,
+    logins_ok: AtomicU64,
+    logins_failed: AtomicU64,
+    logins_throttled: AtomicU64,
+    sessions_created: AtomicU64,
+    sessions_ended: AtomicU64,
+    db_errors: AtomicU64,
+}
+
+/// One registry per process: counters are bumped from deep inside handlers, and threading a
+/// handle through every call would add noise for no isolation anyone needs.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
+
+/// Route templates, so that ids in paths cannot blow up the number of series.
+pub fn route_label(path: &str) -> &'static str {
+    match path {
+        "/api/auth/login" => "/api/auth/login",
+        "/api/auth/logout" => "/api/auth/logout",
+        "/api/me" => "/api/me",
+        "/api/auth/sessions" => "/api/auth/sessions",
+        "/api/auth/password" => "/api/auth/password",
+        "/healthz" => "/healthz",
+        "/openapi.json" => "/openapi.json",
+        p if p.starts_with("/api/auth/sessions/") => "/api/auth/sessions/{id}",
+        p if p.starts_with("/docs") => "/docs",
+        p if p.starts_with("/api/") => "/api/other",
+        _ => "spa",
+    }
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+pub enum Login {
+    Ok,
+    Failed,
+    Throttled,
+}
+
+impl Metrics {
+    pub fn request(&self, method: &Method, path: &str, status: u16, took: Duration) {
+        let key = (method_label(method), route_label(path), status);
+        if let Ok(map) = self.requests.read()
+            && let Some(h) = map.get(&key)
+        {
+            h.observe(took);
+            return;
+        }
+        if let Ok(mut map) = self.requests.write() {
+            map.entry(key).or_default().observe(took);
+        }
+    }
+
+    pub fn login(&self, outcome: Login) {
+        let c = match outcome {
+            Login::Ok => &self.logins_ok,
+            Login::Failed => &self.logins_failed,
+            Login::Throttled => &self.logins_throttled,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn sessions_created(&self, n: u64) {
+        self.sessions_created.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn sessions_ended(&self, n: u64) {
+        self.sessions_ended.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn db_error(&self) {
+        self.db_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self, hash_queue: usize, cache_entries: usize) -> String {
+        let mut out = String::new();
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP spa_auth_http_requests_total HTTP requests by method, route and status.\n\
+             # TYPE spa_auth_http_requests_total counter"
+        );
+        let mut hist = String::from(
+            "# HELP spa_auth_http_request_duration_seconds Time to answer, by method, route and status.\n\
+             # TYPE spa_auth_http_request_duration_seconds histogram\n",
+        );
+        if let Ok(map) = self.requests.read() {
+            let mut keys: Vec<_> = map.keys().collect();
+            keys.sort();
+            for key @ (method, route, status) in keys {
+                let Some(h) = map.get(key) else { continue };
+                let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+                let count = get(&h.count);
+                let _ = writeln!(out, "spa_auth_http_requests_total{{{labels}}} {count}");
+                for (i, le) in BUCKETS.iter().enumerate() {
+                    let n = get(&h.buckets[i]);
+                    let _ = writeln!(
+                        hist,
+                        "spa_auth_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
+                    );
+                }
+                let sum = get(&h.sum_micros) as f64 / 1e6;
+                let _ = writeln!(
+                    hist,
+                    "spa_auth_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}\n\
+                     spa_auth_http_request_duration_seconds_sum{{{labels}}} {sum}\n\
+                     spa_auth_http_request_duration_seconds_count{{{labels}}} {count}"
+                );
+            }
+        }
+        out.push_str(&hist);
+        let _ = writeln!(
+            out,
+            "# HELP spa_auth_logins_total Login attempts by result.\n\
+             # TYPE spa_auth_logins_total counter\n\
+             spa_auth_logins_total{{result=\"ok\"}} {}\n\
+             spa_auth_logins_total{{result=\"failed\"}} {}\n\
+             spa_auth_logins_total{{result=\"throttled\"}} {}\n\
+             # HELP spa_auth_sessions_created_total Sessions opened.\n\
+             # TYPE spa_auth_sessions_created_total counter\n\
+             spa_auth_sessions_created_total {}\n\
+             # HELP spa_auth_sessions_ended_total Sessions ended before expiry (logout, revocation, password change, deactivation).\n\
+             # TYPE spa_auth_sessions_ended_total counter\n\
+             spa_auth_sessions_ended_total {}\n\
+             # HELP spa_auth_database_errors_total Requests that failed on a database error.\n\
+             # TYPE spa_auth_database_errors_total counter\n\
+             spa_auth_database_errors_total {}\n\
+             # HELP spa_auth_hash_queue_depth Password checks waiting for a hashing slot.\n\
+             # TYPE spa_auth_hash_queue_depth gauge\n\
+             spa_auth_hash_queue_depth {hash_queue}\n\
+             # HELP spa_auth_session_cache_entries Sessions cached by this instance.\n\
+             # TYPE spa_auth_session_cache_entries gauge\n\
+             spa_auth_session_cache_entries {cache_entries}",
+            get(&self.logins_ok),
+            get(&self.logins_failed),
+            get(&self.logins_throttled),
+            get(&self.sessions_created),
+            get(&self.sessions_ended),
+            get(&self.db_errors),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.request(&Method::GET, "/api/me", 200, Duration::from_millis(2));
+        m.request(
+            &Method::DELETE,
+            "/api/auth/sessions/abc",
+            404,
+            Duration::from_millis(20),
+        );
+        m.login(Login::Failed);
+        let text = m.render(3, 7);
+        assert!(text.contains(
+            "spa_auth_http_requests_total{method=\"GET\",route=\"/api/me\",status=\"200\"} 1"
+        ));
+        assert!(text.contains("route=\"/api/auth/sessions/{id}\",status=\"404\",le=\"0.025\"} 1"));
+        assert!(text.contains("route=\"/api/auth/sessions/{id}\",status=\"404\",le=\"0.01\"} 0"));
+        assert!(text.contains("spa_auth_logins_total{result=\"failed\"} 1"));
+        assert!(text.contains("spa_auth_hash_queue_depth 3"));
+        assert!(text.contains("spa_auth_session_cache_entries 7"));
+    }
+}

@@ -1,0 +1,14 @@
+//! Black-box tests of spa-auth over real HTTP, each on SQLite and on PostgreSQL.
+//! One test binary; run with `cargo nextest run -p spa-auth-tests` (a process per test).
+
+mod config;
+mod expiry;
+mod healthz;
+mod logging;
+mod login;
+mod logout;
+mod malformed;
+mod me;
+mod sessions;
+mod shutdown;
+mod users;
