@@ -28,5 +28,5 @@ bash clients/test.sh
 step "contract: spec lint and schemathesis"
 bash tests/contract/run.sh
 
-step "browser: Swagger UI"
+step "browser: Swagger UI and the example SPA"
 bash tests/browser/run.sh

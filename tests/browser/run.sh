@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Swagger UI at /docs in a real browser. Installs what it needs on a fresh clone: Debian's
-# chromium (Playwright's own browser download cannot work here) and the pinned playwright-core.
-# Expects `cargo build --workspace --bins` to have run. Screenshots go to tests/artifacts/.
+# The browser tests: Swagger UI at /docs (docs.test.mjs) and the example SPA in clients/spa
+# (spa.test.mjs), in Debian's headless chromium. Installs what it needs on a fresh clone:
+# chromium (Playwright's own browser download cannot work here), the pinned playwright-core, and
+# the npm packages to build the SPA. Expects `cargo build --workspace --bins` to have run.
+# Screenshots go to tests/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,4 +19,14 @@ if [ ! -x ../../target/debug/spa-auth ] && [ -z "${SPA_AUTH_BIN:-}" ]; then
   echo "target/debug/spa-auth is missing: run 'cargo build --workspace --bins' first" >&2
   exit 1
 fi
-node --test docs.test.mjs
+
+# The SPA installs a packed copy of the client package (clients/spa/.npmrc: install-links), so
+# the client's dist/ must be built first.
+step() { printf -- '--- browser: %s\n' "$*"; }
+step "build the client package (clients/)"
+(cd ../../clients && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
+step "build the example SPA (clients/spa/dist)"
+(cd ../../clients/spa && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
+
+step "node --test"
+node --test docs.test.mjs spa.test.mjs

@@ -1,0 +1,89 @@
+import { useEffect, useState, type FormEvent } from "react";
+import { isSpaAuthError, isThrottled, isUnauthorized } from "@spa-auth/client";
+import { auth, describeError, formatWait } from "../api";
+import { useSession } from "../session";
+import { Message, Page } from "../ui";
+
+/** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
+export function LoginPage({ ended }: { ended: boolean }) {
+  const { loggedIn } = useSession();
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  // When throttled: the time (ms) until which the server refuses, for a live countdown.
+  const [retryAt, setRetryAt] = useState<number>();
+  const now = useNow(retryAt !== undefined);
+  const waiting = retryAt !== undefined && retryAt > now;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (username.includes(":")) {
+      setError("A username cannot contain “:”.");
+      return;
+    }
+    setBusy(true);
+    setError(undefined);
+    setRetryAt(undefined);
+    try {
+      // The guard in App.tsx then leaves /login for `?next=`.
+      loggedIn(await auth.login(username.trim(), password));
+    } catch (err) {
+      setPassword("");
+      if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
+      else if (isUnauthorized(err)) setError("Wrong username or password.");
+      else if (isSpaAuthError(err) && err.status === 503) setError("The server is unavailable right now. Please try again in a moment.");
+      else setError(describeError(err));
+      setBusy(false);
+    }
+  };
+
+  let message = error;
+  if (waiting) message = `Too many failed attempts. Try again in ${formatWait((retryAt - now) / 1000)}.`;
+  else if (!message && ended) message = "Your session has ended. Please log in again.";
+
+  return (
+    <Page title="Log in" focusHeading={false}>
+      <form className="form" onSubmit={submit}>
+        <label htmlFor="username">Username</label>
+        <input
+          id="username"
+          name="username"
+          autoComplete="username"
+          autoCapitalize="none"
+          spellCheck={false}
+          required
+          autoFocus
+          value={username}
+          onChange={(e) => setUsername(e.target.value)}
+        />
+        <label htmlFor="password">Password</label>
+        <input
+          id="password"
+          name="password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <Message kind="error">{message}</Message>
+        <button type="submit" disabled={busy || waiting}>
+          {busy ? "Logging in…" : "Log in"}
+        </button>
+      </form>
+    </Page>
+  );
+}
+
+/** `Date.now()`, refreshed every second while `ticking`. */
+function useNow(ticking: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!ticking) return;
+    setNow(Date.now());
+    const timer = window.setInterval(() => setNow(Date.now()), 1000);
+    return () => window.clearInterval(timer);
+  }, [ticking]);
+  return now;
+}
