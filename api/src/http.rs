@@ -304,6 +304,7 @@ impl AuthApi {
     )]
     async fn logout(
         &self,
+        req: &Request,
         state: Data<&AppState>,
         auth: SessionAuth,
     ) -> Result<LoggedOut, SessionChangeError> {
@@ -313,6 +314,8 @@ impl AuthApi {
             .end(session.user_id, Which::One(session.id), Reason::Logout)
             .await
             .map_err(ApiError::from)?;
+        let ip = client_info(req, state.trust_proxy).ip;
+        tracing::info!(target: "audit", event = "logout", user_id = %session.user_id, session_id = %session.id, ip);
         Ok(LoggedOut::LoggedOut(state.sessions.clear_cookie()))
     }
 
