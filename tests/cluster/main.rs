@@ -1,0 +1,604 @@
+//! Black-box cluster and fault tests: the real `spa-auth` binary, run as child processes.
+//!
+//! - several instances on one PostgreSQL database: a session ended, a password changed or a
+//!   user deactivated on one instance (or by the CLI) is refused by every other instance
+//!   within the propagation bound, although their caches held it;
+//! - the database going away and coming back: quick 503s with the JSON error body, never a
+//!   hang, and recovery by itself with every session intact;
+//! - SIGTERM with requests in flight: they all complete, then the process exits 0.
+
+mod harness;
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use harness::*;
+use reqwest::StatusCode;
+
+/// How soon another instance must refuse an ended session.
+const PROPAGATION_LIMIT: Duration = Duration::from_millis(100);
+
+/// Polls one token on several instances concurrently until each refuses it; returns their
+/// latencies measured from `since`.
+async fn refused_everywhere(
+    client: &reqwest::Client,
+    servers: &[&Server],
+    token: &str,
+    since: Instant,
+) -> Vec<Duration> {
+    let polls = servers
+        .iter()
+        .map(|s| until_refused(client.clone(), s, token, since, Duration::from_secs(2)));
+    futures_join_all(polls).await
+}
+
+/// `join_all` without the futures crate: runs the futures concurrently on this task.
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+fn report(what: &str, servers: &[&Server], latencies: &[Duration]) {
+    for (s, l) in servers.iter().zip(latencies) {
+        println!(
+            "propagation: {what}: refused on {} after {:.1} ms",
+            s.name,
+            l.as_secs_f64() * 1e3
+        );
+    }
+    for (s, l) in servers.iter().zip(latencies) {
+        assert!(
+            *l <= PROPAGATION_LIMIT,
+            "{what}: {} still accepted the session {} ms after the change (limit {} ms)",
+            s.name,
+            l.as_millis(),
+            PROPAGATION_LIMIT.as_millis()
+        );
+    }
+}
+
+/// Warms each instance's cache for `token`: several reads, all 200.
+async fn warm(client: &reqwest::Client, servers: &[&Server], token: &str) {
+    for s in servers {
+        for _ in 0..5 {
+            assert_eq!(
+                me_status(client, s, token).await,
+                StatusCode::OK,
+                "{}",
+                s.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_three_instances_see_every_change_within_the_bound() {
+    let db = PgDatabase::create().await;
+    let logs = tempfile::tempdir().unwrap();
+    create_user(&db.url, "alice", "correct horse battery").await;
+    create_user(&db.url, "bob", "battery staple horse").await;
+
+    // Started together, so that they migrate concurrently (under the advisory lock).
+    let mut servers: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Server::spawn(n, &db.url, &[], logs.path()))
+        .collect();
+    for s in &mut servers {
+        s.ready().await;
+    }
+    let [a, b, c] = [&servers[0], &servers[1], &servers[2]];
+    let http = client();
+
+    // Logout on c; a and b had the session cached.
+    let t = login(&http, a, "alice", "correct horse battery").await;
+    warm(&http, &[b, a], &t).await;
+    let resp = http
+        .post(c.url("/api/auth/logout"))
+        .header(reqwest::header::COOKIE, cookie_header(&t))
+        .send()
+        .await
+        .unwrap();
+    let ended = Instant::now();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let lat = refused_everywhere(&http, &[a, b], &t, ended).await;
+    report("logout on c", &[a, b], &lat);
+    assert_eq!(me_status(&http, c, &t).await, StatusCode::UNAUTHORIZED);
+
+    // Password change on c: every other session ends everywhere, the rotated cookie works
+    // everywhere.
+    let on_a = login(&http, a, "alice", "correct horse battery").await;
+    let on_b = login(&http, b, "alice", "correct horse battery").await;
+    warm(&http, &[a, b, c], &on_a).await;
+    warm(&http, &[a, b, c], &on_b).await;
+    let resp = http
+        .post(c.url("/api/auth/password"))
+        .header(reqwest::header::COOKIE, cookie_header(&on_a))
+        .json(&serde_json::json!({
+            "current_password": "correct horse battery",
+            "new_password": "a brand new passphrase",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let changed = Instant::now();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        resp.text().await
+    );
+    let rotated = session_cookie(&resp).expect("password change sent no new cookie");
+    assert_ne!(rotated, on_a);
+    for s in [a, b, c] {
+        assert_eq!(
+            me_status(&http, s, &rotated).await,
+            StatusCode::OK,
+            "rotated cookie on {}",
+            s.name
+        );
+    }
+    let lat = refused_everywhere(&http, &[a, b], &on_b, changed).await;
+    report("password change on c (other session)", &[a, b], &lat);
+    let lat = refused_everywhere(&http, &[a, b], &on_a, changed).await;
+    report("password change on c (old cookie)", &[a, b], &lat);
+    for s in [a, b, c] {
+        assert_eq!(
+            me_status(&http, s, &rotated).await,
+            StatusCode::OK,
+            "rotated cookie on {}",
+            s.name
+        );
+        assert_eq!(me_status(&http, s, &on_b).await, StatusCode::UNAUTHORIZED);
+    }
+    let resp = http
+        .post(a.url("/api/auth/login"))
+        .basic_auth("alice", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password still works"
+    );
+    login(&http, b, "alice", "a brand new passphrase").await;
+
+    // Deactivation by the CLI: it returns only once every instance has dropped the sessions,
+    // so the very next request anywhere is refused.
+    let bob: Vec<String> = vec![
+        login(&http, a, "bob", "battery staple horse").await,
+        login(&http, b, "bob", "battery staple horse").await,
+        login(&http, c, "bob", "battery staple horse").await,
+    ];
+    for t in &bob {
+        warm(&http, &[a, b, c], t).await;
+    }
+    let started = Instant::now();
+    cli_ok(
+        &["user", "deactivate", "bob", "--database-url", &db.url],
+        None,
+    )
+    .await;
+    println!(
+        "propagation: `user deactivate` took {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let checks = bob
+        .iter()
+        .flat_map(|t| [a, b, c].map(|s| (s, t.clone())))
+        .map(|(s, t)| {
+            let http = http.clone();
+            async move { (s.name.clone(), me_status(&http, s, &t).await) }
+        });
+    for (name, status) in futures_join_all(checks).await {
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "bob's session still works on {name}"
+        );
+    }
+    let resp = http
+        .post(b.url("/api/auth/login"))
+        .basic_auth("bob", Some("battery staple horse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "a deactivated user logged in"
+    );
+
+    for s in &servers {
+        s.assert_no_panic();
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Me,
+    Login,
+}
+
+#[derive(Debug)]
+struct Sample {
+    kind: Kind,
+    started: Instant,
+    took: Duration,
+    /// Status and the `code` of a JSON error body, or the transport error.
+    outcome: Result<(StatusCode, Option<String>), String>,
+}
+
+async fn record(kind: Kind, req: reqwest::RequestBuilder) -> Sample {
+    let started = Instant::now();
+    let outcome = match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            let code = if status.is_success() {
+                None
+            } else {
+                match resp.json::<serde_json::Value>().await {
+                    Ok(v) => Some(v["code"].as_str().unwrap_or("<no code>").to_owned()),
+                    Err(e) => Some(format!("<not JSON: {e}>")),
+                }
+            };
+            Ok((status, code))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    Sample {
+        kind,
+        started,
+        took: started.elapsed(),
+        outcome,
+    }
+}
+
+/// Requests of a load loop; the test judges them by when they started.
+struct Load {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(server: &Server, tokens: Vec<String>) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(8))
+            .build()
+            .unwrap();
+        let mut tasks = Vec::new();
+        for worker in 0..4 {
+            let (stop, samples, http, tokens) =
+                (stop.clone(), samples.clone(), http.clone(), tokens.clone());
+            let url = server.url("/api/me");
+            tasks.push(tokio::spawn(async move {
+                let mut i = worker;
+                while !stop.load(Ordering::Relaxed) {
+                    let token = &tokens[i % tokens.len()];
+                    i += 1;
+                    let req = http
+                        .get(&url)
+                        .header(reqwest::header::COOKIE, cookie_header(token));
+                    let s = record(Kind::Me, req).await;
+                    samples.lock().unwrap().push(s);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }));
+        }
+        for _ in 0..2 {
+            let (stop, samples, http) = (stop.clone(), samples.clone(), http.clone());
+            let url = server.url("/api/auth/login");
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let req = http
+                        .post(&url)
+                        .basic_auth("carol", Some("correct horse battery"));
+                    let s = record(Kind::Login, req).await;
+                    samples.lock().unwrap().push(s);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
+        Load {
+            stop,
+            samples,
+            tasks,
+        }
+    }
+
+    async fn finish(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        std::mem::take(&mut *self.samples.lock().unwrap())
+    }
+}
+
+/// Polls `path` until it answers `want`; returns how long that took.
+async fn until_status(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    want: StatusCode,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut req = http.get(url).timeout(Duration::from_secs(5));
+        if let Some(t) = token {
+            req = req.header(reqwest::header::COOKIE, cookie_header(t));
+        }
+        let got = req.send().await.map(|r| r.status());
+        if matches!(got, Ok(s) if s == want) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{url} did not answer {want} within {within:?}; last: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
+    let pg = PgCluster::init();
+    pg.start();
+    let logs = tempfile::tempdir().unwrap();
+    let url = pg.url();
+    for name in ["alice", "bob", "carol"] {
+        create_user(&url, name, "correct horse battery").await;
+    }
+    let mut server = Server::spawn(
+        "s",
+        &url,
+        &["--db-timeout", "1s", "--db-pool-size", "4"],
+        logs.path(),
+    );
+    server.ready().await;
+    let http = client();
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob", "alice", "bob", "carol"] {
+        tokens.push(login(&http, &server, name, "correct horse battery").await);
+    }
+    let health = server.url("/healthz");
+
+    let load = Load::start(&server, tokens.clone());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    pg.stop();
+    let stopped = Instant::now();
+    let to_down = until_status(
+        &http,
+        &health,
+        None,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_secs(5),
+    )
+    .await;
+    let down = Instant::now();
+    println!(
+        "outage: /healthz answered 503 {} ms after the database stopped",
+        to_down.as_millis()
+    );
+    let resp = http.get(&health).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable", "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let restarting = Instant::now();
+    pg.start();
+    let to_health = until_status(
+        &http,
+        &health,
+        None,
+        StatusCode::OK,
+        Duration::from_secs(10),
+    )
+    .await;
+    let to_me = until_status(
+        &http,
+        &server.url("/api/me"),
+        Some(&tokens[0]),
+        StatusCode::OK,
+        Duration::from_secs(10),
+    )
+    .await;
+    println!(
+        "outage: recovered {} ms (/healthz 200) and {} ms (/api/me 200) after the database started",
+        to_health.as_millis(),
+        (to_health + to_me).as_millis()
+    );
+    let recovered = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let samples = load.finish().await;
+
+    // Every request answered, quickly, with 200 or a JSON 503 `unavailable`; never 401 (an
+    // outage must not end anybody's session) and never another 5xx.
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for s in &samples {
+        let key = match &s.outcome {
+            Ok((status, code)) => format!(
+                "{:?} {} {}",
+                s.kind,
+                status.as_u16(),
+                code.as_deref().unwrap_or("")
+            ),
+            Err(_) => format!("{:?} transport error", s.kind),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    println!("outage: load outcomes {counts:#?}");
+    let slowest = samples.iter().map(|s| s.took).max().unwrap();
+    println!("outage: slowest request {} ms", slowest.as_millis());
+    for s in &samples {
+        let (status, code) = s
+            .outcome
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{:?} got no answer after {:?}: {e}", s.kind, s.took));
+        assert!(
+            s.took < Duration::from_secs(4),
+            "{:?} took {:?} to answer {status}",
+            s.kind,
+            s.took
+        );
+        match *status {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(
+                    code.as_deref(),
+                    Some("unavailable"),
+                    "503 with another body"
+                )
+            }
+            other => panic!(
+                "{:?} answered {other} ({code:?}) at +{:?} from the stop",
+                s.kind,
+                s.started.checked_duration_since(stopped)
+            ),
+        }
+        // While the health check says down, nothing may be served.
+        if s.started > down && s.started + s.took < restarting {
+            assert_eq!(
+                *status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{:?} served during the outage",
+                s.kind
+            );
+        }
+        // Before the stop and after recovery, everything works.
+        if s.started + s.took < stopped || s.started > recovered {
+            assert_eq!(
+                *status,
+                StatusCode::OK,
+                "{:?} failed outside the outage",
+                s.kind
+            );
+        }
+    }
+    for kind in [Kind::Me, Kind::Login] {
+        let during = samples
+            .iter()
+            .filter(|s| s.kind == kind && s.started > down && s.started + s.took < restarting)
+            .count();
+        assert!(during > 0, "no {kind:?} request ran during the outage");
+    }
+
+    // Every session from before the outage still works.
+    for t in &tokens {
+        assert_eq!(me_status(&http, &server, t).await, StatusCode::OK);
+    }
+    server.assert_no_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("spa-auth.db").display()
+    );
+    create_user(&url, "alice", "correct horse battery").await;
+    let mut server = Server::spawn("s", &url, &[], dir.path());
+    let port = server.ready().await;
+    let http = client();
+    // Connections open before the signal: the logins go out on them at once.
+    for _ in 0..3 {
+        assert_eq!(
+            http.get(server.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let logins: Vec<_> = (0..10)
+        .map(|_| {
+            let (http, url) = (http.clone(), server.url("/api/auth/login"));
+            tokio::spawn(async move {
+                let resp = http
+                    .post(url)
+                    .basic_auth("alice", Some("correct horse battery"))
+                    .send()
+                    .await;
+                let done = Instant::now();
+                match resp {
+                    Ok(r) => {
+                        let status = r.status();
+                        let cookie = session_cookie(&r);
+                        let body = r.text().await.map_err(|e| e.to_string());
+                        (Ok((status, cookie, body)), done)
+                    }
+                    Err(e) => (Err(e.to_string()), done),
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    server.signal("TERM");
+    let signalled = Instant::now();
+
+    let mut after = 0;
+    for (i, login) in logins.into_iter().enumerate() {
+        let (result, done) = login.await.unwrap();
+        let (status, cookie, body) =
+            result.unwrap_or_else(|e| panic!("login {i} was cut off by SIGTERM: {e}"));
+        assert_eq!(status, StatusCode::OK, "login {i}: {body:?}");
+        assert!(cookie.is_some(), "login {i} set no cookie");
+        assert!(
+            body.unwrap().contains("\"alice\""),
+            "login {i}: body cut off"
+        );
+        if done > signalled {
+            after += 1;
+        }
+    }
+    println!("sigterm: {after} of 10 logins completed after the signal");
+    assert!(
+        after >= 3,
+        "only {after} logins were still in flight at SIGTERM: the test proves nothing"
+    );
+
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("spa-auth did not exit after SIGTERM");
+    assert!(status.success(), "spa-auth exited with {status}");
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert!(
+        refused.is_err(),
+        "the port still accepts connections after exit"
+    );
+    server.assert_no_panic();
+}
