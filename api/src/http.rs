@@ -104,6 +104,7 @@ api_errors! {
 
 /// One of the user's sessions. Never carries the token or its hash.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SessionInfo {
     /// Public identifier, for ending this session.
     pub id: Uuid,
@@ -147,6 +148,7 @@ api_errors! {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct EndedSessions {
     /// How many sessions were ended.
     pub ended: u64,
@@ -161,6 +163,7 @@ pub enum OthersEnded {
 
 /// A password change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordChange {
     #[oai(validator(max_length = 1024))]
     pub current_password: String,
@@ -204,6 +207,36 @@ api_errors! {
 pub struct Health {
     /// Always `ok`.
     pub status: String,
+}
+
+impl poem_openapi::types::Example for SessionInfo {
+    fn example() -> Self {
+        let at = DateTime::UNIX_EPOCH;
+        SessionInfo {
+            id: Uuid::nil(),
+            created_at: at,
+            last_seen_at: at,
+            expires_at: at + chrono::Duration::days(14),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            ip: Some("192.0.2.10".into()),
+            current: true,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for EndedSessions {
+    fn example() -> Self {
+        EndedSessions { ended: 2 }
+    }
+}
+
+impl poem_openapi::types::Example for PasswordChange {
+    fn example() -> Self {
+        PasswordChange {
+            current_password: "correct horse battery staple".into(),
+            new_password: "a longer passphrase nobody guesses".into(),
+        }
+    }
 }
 
 impl poem_openapi::types::Example for Health {

@@ -157,7 +157,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** EndedSessions */
+        /**
+         * EndedSessions
+         * @example {
+         *       "ended": 2
+         *     }
+         */
         EndedSessions: {
             /**
              * Format: uint64
@@ -195,6 +200,10 @@ export interface components {
         /**
          * PasswordChange
          * @description A password change.
+         * @example {
+         *       "current_password": "correct horse battery staple",
+         *       "new_password": "a longer passphrase nobody guesses"
+         *     }
          */
         PasswordChange: {
             current_password: string;
@@ -204,6 +213,15 @@ export interface components {
         /**
          * SessionInfo
          * @description One of the user's sessions. Never carries the token or its hash.
+         * @example {
+         *       "created_at": "1970-01-01T00:00:00+00:00",
+         *       "current": true,
+         *       "expires_at": "1970-01-15T00:00:00+00:00",
+         *       "id": "00000000-0000-0000-0000-000000000000",
+         *       "ip": "192.0.2.10",
+         *       "last_seen_at": "1970-01-01T00:00:00+00:00",
+         *       "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
+         *     }
          */
         SessionInfo: {
             /**
