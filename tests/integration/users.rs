@@ -39,6 +39,9 @@ db_test!(
         app.create_user("alice", "correct horse battery").await;
         let laptop = app.login_ok("alice", "correct horse battery").await;
         let phone = app.login_ok("alice", "correct horse battery").await;
+        // Both in use right before the change.
+        assert_eq!(app.me(Some(&laptop)).await.status(), StatusCode::OK);
+        assert_eq!(app.me(Some(&phone)).await.status(), StatusCode::OK);
 
         let new_hash = app
             .state

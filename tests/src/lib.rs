@@ -250,7 +250,10 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Vec<String>)) ->
         .timeout(Duration::from_secs(30))
         .build()
         .expect("cannot build the HTTP client");
-    let conn = Database::connect(test_db.url.clone())
+    // Quiet, so that a test's log buffer holds only what the service logs.
+    let mut opts = sea_orm::ConnectOptions::new(test_db.url.clone());
+    opts.sqlx_logging(false);
+    let conn = Database::connect(opts)
         .await
         .unwrap_or_else(|e| panic!("test connection to {}: {e}", test_db.url));
     TestApp {
