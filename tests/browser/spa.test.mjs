@@ -100,6 +100,8 @@ after(async () => {
  */
 async function newBrowser() {
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  // Every step here takes well under a second: fail in 10 s rather than Playwright's 30.
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems = [];
   page.on('console', (msg) => {
