@@ -15,9 +15,12 @@ db_test!(
         let bobs = app.login_ok("bob", "another fine password").await;
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
 
+        // What `spa-auth user deactivate` does: change the database, then return once every
+        // running instance has seen it.
         set_active(&app.db, alice, false).await.unwrap();
+        app.settle().await;
 
-        // The very next request, with no waiting and no cache to expire.
+        // The very next request after the command returned.
         assert_error(app.me(Some(&token)).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
         let resp = app.login("alice", "correct horse battery").await;
         assert!(app.session_cookie(&resp).is_none());
@@ -49,9 +52,11 @@ db_test!(
             .hash(&Password::new("a brand new secret"))
             .await
             .unwrap();
+        // What `spa-auth user set-password` does (see `TestApp::settle`).
         set_password_hash(&app.db, app.user("alice").await, new_hash)
             .await
             .unwrap();
+        app.settle().await;
 
         for token in [&laptop, &phone] {
             assert_error(app.me(Some(token)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
