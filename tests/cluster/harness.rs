@@ -297,21 +297,40 @@ pub async fn me_status(client: &reqwest::Client, server: &Server, token: &str) -
     me(client, server, token).await.status()
 }
 
-/// Polls `/api/me` with `token` until it is refused (401); returns when, relative to `since`.
-/// Panics if another status comes back or the session is still accepted after `give_up`.
+/// How a token was refused after a change, measured from the moment the change was answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    /// When the last request that was still accepted (200) was sent, if any was. The server
+    /// handled it no earlier than that, so this is a lower bound of how long the ended session
+    /// kept working, whatever the scheduling of this test process.
+    pub last_accepted_sent: Option<Duration>,
+    /// When the first refusal (401) arrived: an upper bound, which includes any delay of this
+    /// process and of the network round trip.
+    pub first_refused: Duration,
+}
+
+/// Polls `/api/me` with `token` until it is refused (401). Panics if another status comes back
+/// or the session is still accepted after `give_up`.
 pub async fn until_refused(
     client: reqwest::Client,
     server: &Server,
     token: &str,
     since: Instant,
     give_up: Duration,
-) -> Duration {
+) -> Refusal {
+    let mut last_accepted_sent = None;
     loop {
+        let sent = since.elapsed();
         let status = me_status(&client, server, token).await;
         let at = since.elapsed();
         match status {
-            StatusCode::UNAUTHORIZED => return at,
-            StatusCode::OK if at < give_up => {}
+            StatusCode::UNAUTHORIZED => {
+                return Refusal {
+                    last_accepted_sent,
+                    first_refused: at,
+                };
+            }
+            StatusCode::OK if at < give_up => last_accepted_sent = Some(sent),
             other => panic!(
                 "{}: /api/me answered {other} {} ms after the change",
                 server.name,

@@ -30,7 +30,7 @@ async fn refused_everywhere(
     servers: &[&Server],
     token: &str,
     since: Instant,
-) -> Vec<Duration> {
+) -> Vec<Refusal> {
     let polls = servers
         .iter()
         .map(|s| until_refused(client.clone(), s, token, since, Duration::from_secs(2)));
@@ -63,22 +63,31 @@ async fn futures_join_all<F: std::future::Future>(
     out.into_iter().map(Option::unwrap).collect()
 }
 
-fn report(what: &str, servers: &[&Server], latencies: &[Duration]) {
-    for (s, l) in servers.iter().zip(latencies) {
+fn report(what: &str, servers: &[&Server], refusals: &[Refusal]) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (s, r) in servers.iter().zip(refusals) {
+        let last = r
+            .last_accepted_sent
+            .map_or("never".to_owned(), |d| format!("{:.1} ms", ms(d)));
         println!(
-            "propagation: {what}: refused on {} after {:.1} ms",
+            "propagation: {what}: {} refused it {:.1} ms after the change (last accepted request sent at {last})",
             s.name,
-            l.as_secs_f64() * 1e3
+            ms(r.first_refused),
         );
     }
-    for (s, l) in servers.iter().zip(latencies) {
-        assert!(
-            *l <= PROPAGATION_LIMIT,
-            "{what}: {} still accepted the session {} ms after the change (limit {} ms)",
-            s.name,
-            l.as_millis(),
-            PROPAGATION_LIMIT.as_millis()
-        );
+    for (s, r) in servers.iter().zip(refusals) {
+        // Judged by when the last accepted request was sent: a request sent after the limit
+        // that still got 200 proves the server served the ended session past the limit, even
+        // if this process was slow to see the refusal that followed.
+        if let Some(last) = r.last_accepted_sent {
+            assert!(
+                last <= PROPAGATION_LIMIT,
+                "{what}: {} accepted the ended session in a request sent {} ms after the change (limit {} ms)",
+                s.name,
+                last.as_millis(),
+                PROPAGATION_LIMIT.as_millis()
+            );
+        }
     }
 }
 
