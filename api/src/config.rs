@@ -144,6 +144,10 @@ pub struct ServeSettings {
     /// A request body must arrive within this time; slower clients get 408.
     #[arg(long, env = "SPA_AUTH_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub body_timeout: Duration,
+    /// A connection whose client sends nothing for this long while the server waits to read
+    /// is closed: idle keep-alives, and clients that stall in the middle of their headers.
+    #[arg(long, env = "SPA_AUTH_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
     /// Serve Prometheus metrics at `/metrics` on this separate address (e.g. 127.0.0.1:9090).
     /// Off by default: metrics describe traffic and should not be public.
     #[arg(long, env = "SPA_AUTH_METRICS_BIND")]

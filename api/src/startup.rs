@@ -245,6 +245,7 @@ pub struct Application {
     spa_dir: Option<std::path::PathBuf>,
     purge_interval: Duration,
     invalidation_poll: Duration,
+    idle_timeout: Duration,
 }
 
 impl Application {
@@ -278,6 +279,7 @@ impl Application {
             spa_dir: settings.spa_dir.clone(),
             purge_interval: settings.purge_interval,
             invalidation_poll: settings.session.invalidation_poll,
+            idle_timeout: settings.idle_timeout,
         })
     }
 
@@ -313,7 +315,11 @@ impl Application {
             tokio::spawn(Server::new_with_acceptor(acceptor).run(ep))
         });
         let app = app(self.state, self.cross_origin, self.limits, self.spa_dir);
-        let result = Server::new_with_acceptor(self.acceptor)
+        let acceptor = ReadTimeoutAcceptor {
+            inner: self.acceptor,
+            timeout: self.idle_timeout,
+        };
+        let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
         purge.abort();
@@ -322,6 +328,37 @@ impl Application {
             m.abort();
         }
         result
+    }
+}
+
+/// Closes a connection whose client sends nothing for `timeout` while the server waits to
+/// read: idle keep-alives, and clients that stall in the middle of their headers (poem 3.1
+/// gives hyper no header timer, and its own idle timeout waits for the stalled request).
+/// The same rule as nginx's `client_header_timeout`: time between two reads.
+struct ReadTimeoutAcceptor {
+    inner: TcpAcceptor,
+    timeout: Duration,
+}
+
+impl Acceptor for ReadTimeoutAcceptor {
+    type Io = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+
+    fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn accept(
+        &mut self,
+    ) -> std::io::Result<(
+        Self::Io,
+        poem::web::LocalAddr,
+        poem::web::RemoteAddr,
+        poem::http::uri::Scheme,
+    )> {
+        let (stream, local, remote, scheme) = self.inner.accept().await?;
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(self.timeout));
+        Ok((Box::pin(stream), local, remote, scheme))
     }
 }
 
