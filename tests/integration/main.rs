@@ -12,3 +12,16 @@ mod me;
 mod sessions;
 mod shutdown;
 mod users;
+
+// Account security: CSRF, throttling, sessions and password, roles, hygiene, limits, SPA,
+// metrics, property tests.
+mod account;
+mod csrf;
+mod hygiene;
+mod limits;
+mod metrics;
+mod proptests;
+mod roles;
+mod spa;
+mod support_account;
+mod throttling;
