@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod django;
 pub mod errors;
 pub mod http;
 pub mod passwords;

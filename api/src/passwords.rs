@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     config::{ConfigError, PasswordSettings},
+    django::hashers::{is_django_format, verify as verify_django},
     errors::ApiError,
 };
 
@@ -162,6 +163,22 @@ impl Passwords {
         let inner = self.inner.clone();
         let stored = stored.map(str::to_owned);
         self.run(move || {
+            // A hash imported from Django: verified in this same slot (PBKDF2 at a million
+            // iterations costs as much as argon2), and on success replaced by our own.
+            if let Some(django_hash) = stored.as_deref().filter(|s| is_django_format(s)) {
+                let ok = match verify_django(password.expose().as_bytes(), django_hash) {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        // The import stores only hashes that pass this check.
+                        tracing::warn!("stored Django hash unusable: {e}");
+                        false
+                    }
+                };
+                return Verified {
+                    ok,
+                    needs_rehash: ok,
+                };
+            }
             let parsed = stored.as_deref().and_then(|s| PasswordHash::new(s).ok());
             match parsed {
                 Some(hash) => {
@@ -176,7 +193,8 @@ impl Passwords {
                 }
                 None => {
                     if let Ok(dummy) = PasswordHash::new(&inner.dummy_hash) {
-                        let _ = argon2(&params).verify_password(password.expose().as_bytes(), &dummy);
+                        let _ =
+                            argon2(&params).verify_password(password.expose().as_bytes(), &dummy);
                     }
                     Verified {
                         ok: false,
@@ -238,10 +256,22 @@ mod tests {
 
     #[test]
     fn rules_say_why() {
-        assert_eq!(check_new_password("short", "bob"), Err(PasswordRejected::TooShort));
-        assert_eq!(check_new_password(&"x".repeat(1025), "bob"), Err(PasswordRejected::TooLong));
-        assert_eq!(check_new_password("Password1", "bob"), Err(PasswordRejected::TooCommon));
-        assert_eq!(check_new_password("Bobby-Tables", "bobby-tables"), Err(PasswordRejected::SameAsUsername));
+        assert_eq!(
+            check_new_password("short", "bob"),
+            Err(PasswordRejected::TooShort)
+        );
+        assert_eq!(
+            check_new_password(&"x".repeat(1025), "bob"),
+            Err(PasswordRejected::TooLong)
+        );
+        assert_eq!(
+            check_new_password("Password1", "bob"),
+            Err(PasswordRejected::TooCommon)
+        );
+        assert_eq!(
+            check_new_password("Bobby-Tables", "bobby-tables"),
+            Err(PasswordRejected::SameAsUsername)
+        );
         assert_eq!(check_new_password("correct horse battery", "bob"), Ok(()));
     }
 
