@@ -15,11 +15,7 @@ use crate::{
 };
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "spa-auth",
-    version,
-    about = "Server-side session authentication for single-page apps"
-)]
+#[command(name = "spa-auth", version, about = "Server-side session authentication for single-page apps")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

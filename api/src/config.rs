@@ -8,11 +8,7 @@ use clap::{Args, ValueEnum};
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
     /// SQLite file (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://user@host/db`).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://spa-auth.db?mode=rwc"
-    )]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://spa-auth.db?mode=rwc")]
     pub database_url: String,
     /// Connections in the pool of this instance.
     #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
@@ -117,9 +113,7 @@ pub enum ConfigError {
         "cookie name {0:?} starts with __Secure- but cookie_secure is off: browsers would silently drop the cookie"
     )]
     SecurePrefixWithoutSecure(String),
-    #[error(
-        "cookie name {0:?} is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"
-    )]
+    #[error("cookie name {0:?} is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)")]
     InvalidCookieName(String),
     #[error("session idle timeout must be positive and not longer than the absolute timeout")]
     IdleLongerThanAbsolute,

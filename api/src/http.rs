@@ -167,11 +167,7 @@ impl AuthApi {
         auth: SessionAuth,
     ) -> Result<LogoutOk, SessionError> {
         let session = &auth.current.session;
-        state
-            .sessions
-            .end(session.id)
-            .await
-            .map_err(ApiError::from)?;
+        state.sessions.end(session.id).await.map_err(ApiError::from)?;
         let ip = client_info(req, state.trust_proxy).ip;
         tracing::info!(target: "audit", event = "logout", user_id = %session.user_id, session_id = %session.id, ip);
         Ok(LogoutOk::LoggedOut(state.sessions.clear_cookie()))

@@ -193,8 +193,7 @@ impl Passwords {
                 }
                 None => {
                     if let Ok(dummy) = PasswordHash::new(&inner.dummy_hash) {
-                        let _ =
-                            argon2(&params).verify_password(password.expose().as_bytes(), &dummy);
+                        let _ = argon2(&params).verify_password(password.expose().as_bytes(), &dummy);
                     }
                     Verified {
                         ok: false,
@@ -256,22 +255,10 @@ mod tests {
 
     #[test]
     fn rules_say_why() {
-        assert_eq!(
-            check_new_password("short", "bob"),
-            Err(PasswordRejected::TooShort)
-        );
-        assert_eq!(
-            check_new_password(&"x".repeat(1025), "bob"),
-            Err(PasswordRejected::TooLong)
-        );
-        assert_eq!(
-            check_new_password("Password1", "bob"),
-            Err(PasswordRejected::TooCommon)
-        );
-        assert_eq!(
-            check_new_password("Bobby-Tables", "bobby-tables"),
-            Err(PasswordRejected::SameAsUsername)
-        );
+        assert_eq!(check_new_password("short", "bob"), Err(PasswordRejected::TooShort));
+        assert_eq!(check_new_password(&"x".repeat(1025), "bob"), Err(PasswordRejected::TooLong));
+        assert_eq!(check_new_password("Password1", "bob"), Err(PasswordRejected::TooCommon));
+        assert_eq!(check_new_password("Bobby-Tables", "bobby-tables"), Err(PasswordRejected::SameAsUsername));
         assert_eq!(check_new_password("correct horse battery", "bob"), Ok(()));
     }
 

@@ -54,8 +54,8 @@ pub fn parse_basic(value: Option<&HeaderValue>) -> Result<BasicAuth, ApiError> {
     let decoded = STANDARD
         .decode(encoded)
         .map_err(|_| bad("the Basic credentials are not valid base64"))?;
-    let decoded =
-        String::from_utf8(decoded).map_err(|_| bad("the Basic credentials are not valid UTF-8"))?;
+    let decoded = String::from_utf8(decoded)
+        .map_err(|_| bad("the Basic credentials are not valid UTF-8"))?;
     let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| bad("the Basic credentials must be username:password"))?;

@@ -66,10 +66,11 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
-    OpenApiService::new((AuthApi, HealthApi), "spa-auth", env!("CARGO_PKG_VERSION")).description(
-        "Server-side session authentication for single-page apps: log in with HTTP Basic, \
+    OpenApiService::new((AuthApi, HealthApi), "spa-auth", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Server-side session authentication for single-page apps: log in with HTTP Basic, \
              then an HttpOnly session cookie authenticates every call.",
-    )
+        )
 }
 
 /// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
@@ -152,10 +153,7 @@ async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Resu
     let is_api = req.uri().path().starts_with("/api/");
     let mut resp = ep.get_response(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     if is_api {

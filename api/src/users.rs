@@ -56,7 +56,9 @@ impl From<user::Model> for User {
 pub enum UserError {
     #[error("a user named {0:?} already exists (usernames are unique ignoring case)")]
     UsernameTaken(String),
-    #[error("username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only")]
+    #[error(
+        "username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only"
+    )]
     InvalidUsername,
     #[error("no user named {0:?}")]
     NotFound(String),
