@@ -286,22 +286,28 @@ pub async fn import(
     django_users: Vec<DjangoUser>,
     dry_run: bool,
 ) -> Result<Report, ImportError> {
-    if dry_run {
-        // A dry run must not migrate, and an unmigrated database has no users table to
-        // compare against.
-        let pending = Migrator::get_pending_migrations_read_only(db)
-            .await
-            .map_err(|_| ImportError::NotMigrated)?;
-        if !pending.is_empty() {
-            return Err(ImportError::NotMigrated);
+    let fresh = if dry_run {
+        // A dry run must not migrate. A database never migrated (or not there yet) has no
+        // users, so the report can still be made; a half-migrated one cannot be compared.
+        let pending = Migrator::get_pending_migrations_read_only(db).await;
+        match pending {
+            Err(_) => true,
+            Ok(p) if p.len() == Migrator::migrations().len() => true,
+            Ok(p) if p.is_empty() => false,
+            Ok(_) => return Err(ImportError::NotMigrated),
         }
-    }
-    let existing: HashMap<String, user::Model> = user::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.username_key.clone(), u))
-        .collect();
+    } else {
+        false
+    };
+    let existing: HashMap<String, user::Model> = match fresh {
+        true => HashMap::new(),
+        false => user::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.username_key.clone(), u))
+            .collect(),
+    };
     let (report, changes) = plan(django_users, &existing, dry_run);
     if !dry_run && !changes.is_empty() {
         let txn = db.begin().await?;
