@@ -21,3 +21,6 @@ cargo build --workspace --locked --bins
 
 step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "Django import: black-box against a real Django (tests/django), on SQLite and PostgreSQL"
+bash tests/django/run.sh
