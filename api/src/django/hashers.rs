@@ -202,8 +202,10 @@ fn parse(encoded: &str) -> Result<(Hasher, Parsed<'_>), HashError> {
         // Django's pre-1.0 unsalted MD5/SHA-1 hashes have no `$`; never supported here.
         return Err(HashError::UnknownHasher(describe_unknown(encoded)));
     };
-    let hasher =
-        Hasher::from_name(name).ok_or_else(|| HashError::UnknownHasher(name.to_owned()))?;
+    // The report shows the name of an unknown hasher; a few characters are enough, and a
+    // garbled value must not put a long stretch of a hash on the screen.
+    let hasher = Hasher::from_name(name)
+        .ok_or_else(|| HashError::UnknownHasher(name.chars().take(24).collect()))?;
     let hname = hasher.name();
     let malformed = |reason| HashError::Malformed {
         hasher: hname,
