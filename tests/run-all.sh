@@ -30,3 +30,6 @@ bash tests/contract/run.sh
 
 step "browser: Swagger UI and the example SPA"
 bash tests/browser/run.sh
+
+step "Django import: black-box against a real Django (tests/django), on SQLite and PostgreSQL"
+bash tests/django/run.sh

@@ -39,6 +39,31 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Print the OpenAPI spec as JSON.
     Openapi,
+    /// Import users from another system.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import Django's users (auth_user, with groups as roles) and keep their password
+    /// hashes: each is replaced by spa-auth's argon2id at the user's first login. Run it
+    /// again to bring over later changes; users are matched on their username, ignoring case.
+    Django {
+        /// The Django database: `sqlite://path/to/db.sqlite3` (opened read-only) or
+        /// `postgres://user@host/db`.
+        #[arg(
+            long = "from",
+            env = "DJANGO_DATABASE_URL",
+            value_name = "DATABASE_URL"
+        )]
+        from: String,
+        /// Print what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,6 +156,8 @@ pub enum CliError {
     Config(#[from] crate::config::ConfigError),
     #[error("role {0:?} is not valid: 1 to 64 letters, digits and _ - . : only")]
     InvalidRole(String),
+    #[error("import: {0}")]
+    Import(#[from] crate::django::import::ImportError),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -159,6 +186,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("{}", startup::openapi_json());
             Ok(())
         }
+        Command::Import(ImportCommand::Django { from, dry_run, db }) => {
+            import_django(&from, dry_run, &db).await
+        }
+    }
+}
+
+async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Result<(), CliError> {
+    use crate::django::import::{self, ImportError};
+    let django = import::connect_django(from).await?;
+    let users = import::read_django_users(&django).await?;
+    django.close().await?;
+    // A dry run must write nothing, so it does not migrate either.
+    let db = match dry_run {
+        true => startup::connect(db).await?,
+        false => open(db).await?,
+    };
+    let report = import::import(&db, users, dry_run).await?;
+    for line in report.lines() {
+        println!("{line}");
+    }
+    // Skipped users are listed in the report; the exit status makes sure a script notices.
+    match report.skipped.len() {
+        0 => Ok(()),
+        n => Err(ImportError::Skipped(n).into()),
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::{
     config::{ConfigError, PasswordSettings},
+    django::hashers::{is_django_format, verify as verify_django},
     errors::ApiError,
 };
 
@@ -162,6 +163,22 @@ impl Passwords {
         let inner = self.inner.clone();
         let stored = stored.map(str::to_owned);
         self.run(move || {
+            // A hash imported from Django: verified in this same slot (PBKDF2 at a million
+            // iterations costs as much as argon2), and on success replaced by our own.
+            if let Some(django_hash) = stored.as_deref().filter(|s| is_django_format(s)) {
+                let ok = match verify_django(password.expose().as_bytes(), django_hash) {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        // The import stores only hashes that pass this check.
+                        tracing::warn!("stored Django hash unusable: {e}");
+                        false
+                    }
+                };
+                return Verified {
+                    ok,
+                    needs_rehash: ok,
+                };
+            }
             let parsed = stored.as_deref().and_then(|s| PasswordHash::new(s).ok());
             match parsed {
                 Some(hash) => {

@@ -289,6 +289,8 @@ pub enum Reason {
     Revoked,
     /// A new login from the same client replaced it.
     Replaced,
+    /// A Django import changed the user's password, roles or active flag.
+    Imported,
 }
 
 impl Reason {
@@ -301,6 +303,7 @@ impl Reason {
             Reason::Deactivated => "deactivated",
             Reason::Revoked => "revoked",
             Reason::Replaced => "replaced",
+            Reason::Imported => "imported",
         }
     }
 }
