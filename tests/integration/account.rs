@@ -316,3 +316,27 @@ db_test!(
         assert_eq!(app.me(Some(&rotated)).await.status(), StatusCode::OK);
     }
 );
+
+db_test!(
+    async fn ending_the_current_session_by_id_works_like_logging_out(db) {
+        let app = spawn_app(db).await;
+        app.create_user("alice", PASSWORD).await;
+        let laptop = login_as(&app, "laptop").await;
+        let phone = login_as(&app, "phone").await;
+        let id = app.session_for(&laptop).await.unwrap().id;
+
+        let resp = send(
+            &app,
+            Method::DELETE,
+            &format!("/api/auth/sessions/{id}"),
+            Some(&laptop),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        assert_error(app.me(Some(&laptop)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
+            .await;
+        assert_eq!(app.me(Some(&phone)).await.status(), StatusCode::OK);
+        assert_eq!(list(&app, &phone).await.len(), 1);
+    }
+);

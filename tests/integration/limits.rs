@@ -409,3 +409,35 @@ db_test!(
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
 );
+
+db_test!(
+    async fn header_limit_answers_carry_the_hygiene_headers(db) {
+        let app = spawn_app(db).await;
+        let big = "a".repeat(17 * 1024);
+        let resp = send(&app, Method::GET, "/api/me", None, &[("x-padding", &big)]).await;
+        assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        crate::support_account::assert_hygiene(&resp, "431 on /api/me");
+        assert_eq!(
+            crate::support_account::header_str(&resp, "cache-control"),
+            Some("no-store"),
+            "431 on /api/me"
+        );
+    }
+);
+
+db_test!(
+    async fn many_small_headers_over_16_kib_are_a_json_431(db) {
+        let app = spawn_app(db).await;
+        // 120 headers of about 150 bytes: 18 KiB in all, each one small.
+        let value = "d".repeat(140);
+        let names: Vec<String> = (0..120).map(|i| format!("x-h-{i}")).collect();
+        let headers: Vec<(&str, &str)> =
+            names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+        let resp = send(&app, Method::GET, "/api/me", None, &headers).await;
+        let (status, code, _) = error_body(resp).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large")
+        );
+    }
+);
