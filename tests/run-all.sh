@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SPA_AUTH_TEST_PG="${SPA_AUTH_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
-step() { printf '\n=== %s\n' "$*"; }
+started=$SECONDS
+step() { printf '\n=== [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
 
 step "PostgreSQL is reachable (the Rust tests create their own databases on it)"
 psql "$SPA_AUTH_TEST_PG" -Atqc 'select 1' >/dev/null
