@@ -57,7 +57,46 @@ pub fn finish(spec: String) -> String {
             response.entry("links").entry_or_insert(name, link);
         }
     }
+    canonical_header_names(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or(spec)
+}
+
+/// poem-openapi writes response header names in capitals (`SET-COOKIE`); HTTP does not care,
+/// but generated clients use the names as keys, so they get their usual spelling.
+fn canonical_header_names(doc: &mut Json) {
+    let Some(Json::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (_, item) in paths.iter_mut() {
+        let Json::Object(ops) = item else { continue };
+        for (_, op) in ops.iter_mut() {
+            let Some(Json::Object(responses)) = op.get_mut("responses") else {
+                continue;
+            };
+            for (_, response) in responses.iter_mut() {
+                if let Some(Json::Object(headers)) = response.get_mut("headers") {
+                    for (name, _) in headers.iter_mut() {
+                        *name = canonical(name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `SET-COOKIE` -> `Set-Cookie`.
+fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let lower = word.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Serves the finished spec, as poem-openapi's `spec_endpoint` serves its own.

@@ -298,7 +298,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description The HttpOnly session cookie. */
-                    "SET-COOKIE": string;
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -336,7 +336,7 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -356,7 +356,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -378,7 +378,7 @@ export interface operations {
             200: {
                 headers: {
                     /** @description Sent when this request extended the session's idle lifetime. */
-                    "SET-COOKIE"?: string;
+                    "Set-Cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -407,7 +407,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -429,7 +429,7 @@ export interface operations {
             204: {
                 headers: {
                     /** @description Clears the session cookie. */
-                    "SET-COOKIE": string;
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -465,7 +465,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -514,7 +514,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -572,7 +572,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -649,7 +649,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -678,7 +678,7 @@ export interface operations {
             204: {
                 headers: {
                     /** @description The rotated session cookie. */
-                    "SET-COOKIE": string;
+                    "Set-Cookie": string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -741,7 +741,7 @@ export interface operations {
             429: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -761,7 +761,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -801,7 +801,7 @@ export interface operations {
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
-                    "RETRY-AFTER"?: number;
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
