@@ -161,15 +161,67 @@ pub enum OthersEnded {
     Ok(Json<EndedSessions>),
 }
 
+/// A JSON string and nothing else. poem-openapi's `String` also takes numbers and booleans
+/// and turns them into text, which for a password would mean `12345678901` becoming a
+/// password the user never typed as one.
+#[derive(Clone)]
+pub struct Text(pub String);
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only ever carries passwords: never shown.
+        f.write_str("Text(***)")
+    }
+}
+
+impl poem_openapi::types::Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        <String as poem_openapi::types::Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for Text {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => Ok(Text(s)),
+            other => Err(poem_openapi::types::ParseError::expected_type(
+                other.unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for Text {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
 /// A password change.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct PasswordChange {
     #[oai(validator(max_length = 1024))]
-    pub current_password: String,
+    pub current_password: Text,
     /// 8 to 1024 characters, not a common password, not the username.
     #[oai(validator(max_length = 1024))]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -233,8 +285,8 @@ impl poem_openapi::types::Example for EndedSessions {
 impl poem_openapi::types::Example for PasswordChange {
     fn example() -> Self {
         PasswordChange {
-            current_password: "correct horse battery staple".into(),
-            new_password: "a longer passphrase nobody guesses".into(),
+            current_password: Text("correct horse battery staple".into()),
+            new_password: Text("a longer passphrase nobody guesses".into()),
         }
     }
 }
@@ -521,7 +573,7 @@ async fn change_password(
         tracing::info!(target: "audit", event = "login_throttled", user_id = %user.id, ip, retry_after);
         return Err(ApiError::TooManyRequests { retry_after });
     }
-    let current = Password::new(body.current_password);
+    let current = Password::new(body.current_password.0);
     let verified = state
         .passwords
         .verify(&current, user.password_hash.as_deref())
@@ -531,13 +583,13 @@ async fn change_password(
         tracing::info!(target: "audit", event = "password_change_failed", user_id = %user.id, ip);
         return Err(ApiError::WrongPassword);
     }
-    if body.new_password.chars().count() > MAX_LENGTH {
+    if body.new_password.0.chars().count() > MAX_LENGTH {
         return Err(crate::passwords::PasswordRejected::TooLong.into());
     }
-    check_new_password(&body.new_password, &user.username)?;
+    check_new_password(&body.new_password.0, &user.username)?;
     let hash = state
         .passwords
-        .hash(&Password::new(body.new_password))
+        .hash(&Password::new(body.new_password.0))
         .await?;
     let (user_id, username) = (user.id, user.username.clone());
     users::set_password_hash(&state.db, user, hash).await?;

@@ -17,7 +17,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// Paths that always belong to the API, so an unknown `/api/...` is a JSON 404 and never the
 /// SPA's `index.html`.
-fn is_api_path(path: &str) -> bool {
+pub(crate) fn is_api_path(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/") || path == "/healthz"
 }
 

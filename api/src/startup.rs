@@ -117,9 +117,10 @@ pub fn app(
         .around(move |ep, req| limit_body(ep, req, limits))
         .with(cross_origin)
         .around(crate::allow::allow_header)
-        .around(hygiene)
         .around(json_errors)
         .around(limit_headers)
+        // Outermost but for the span, so that every answer carries them, refusals included.
+        .around(hygiene)
         .with(RequestSpan)
 }
 
@@ -214,7 +215,7 @@ async fn json_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::
 
 /// Headers every response carries; auth answers must never be cached by anyone.
 async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let is_api = req.uri().path().starts_with("/api/");
+    let is_api = crate::spa::is_api_path(req.uri().path());
     let mut resp = ep.get_response(req).await;
     let h = resp.headers_mut();
     h.insert(
