@@ -8,6 +8,7 @@ pub mod csrf;
 pub mod django;
 pub mod docs;
 pub mod errors;
+pub mod hash_pool;
 pub mod http;
 pub mod metrics;
 pub mod passwords;

@@ -10,13 +10,14 @@ use std::{
     },
 };
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{Params, PasswordHash, Version};
 use tokio::sync::Semaphore;
 
 use crate::{
     config::{ConfigError, PasswordSettings},
     django::hashers::{is_django_format, verify as verify_django},
     errors::ApiError,
+    hash_pool::{self, HashPool, Scratch},
 };
 
 pub const MIN_LENGTH: usize = 8;
@@ -99,9 +100,10 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
-/// Hashes and verifies passwords. At most `concurrency` run at once, each on a blocking
-/// thread; up to `queue` more wait, and past that callers get [`ApiError::Busy`]. This bounds
-/// both CPU and memory (argon2 memory × concurrency) under a login flood.
+/// Hashes and verifies passwords. At most `concurrency` run at once, each on one of as many
+/// hashing threads (see [`hash_pool`]); up to `queue` more wait, and past that callers get
+/// [`ApiError::Busy`]. This bounds both CPU and memory (argon2 memory × concurrency) under a
+/// login flood.
 #[derive(Clone)]
 pub struct Passwords {
     inner: Arc<Inner>,
@@ -115,15 +117,17 @@ struct Inner {
     /// Verified against when the user does not exist or has no usable password, so that a
     /// failed login costs the same whatever the reason.
     dummy_hash: String,
+    pool: HashPool,
 }
 
 impl Passwords {
     pub fn new(settings: &PasswordSettings) -> Result<Self, ConfigError> {
         let params = params(settings)?;
-        let dummy_hash = argon2(&params)
-            .hash_password(b"spa-auth dummy password")
-            .map_err(|e| ConfigError::Argon2(e.to_string()))?
-            .to_string();
+        let mut scratch = Scratch::default();
+        let dummy_hash = hash_pool::hash(&params, b"spa-auth dummy password", &mut scratch)
+            .map_err(ConfigError::Argon2)?;
+        let pool = HashPool::start(settings.concurrency(), &params)
+            .map_err(|e| ConfigError::Argon2(format!("cannot start hashing threads: {e}")))?;
         Ok(Passwords {
             inner: Arc::new(Inner {
                 params,
@@ -131,6 +135,7 @@ impl Passwords {
                 waiting: AtomicUsize::new(0),
                 queue: settings.hash_queue,
                 dummy_hash,
+                pool,
             }),
         })
     }
@@ -143,10 +148,8 @@ impl Passwords {
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
         let password = password.clone();
         let params = self.inner.params.clone();
-        self.run(move || {
-            argon2(&params)
-                .hash_password(password.expose().as_bytes())
-                .map(|h| h.to_string())
+        self.run(move |scratch| {
+            hash_pool::hash(&params, password.expose().as_bytes(), scratch)
                 .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
         })
         .await?
@@ -162,7 +165,7 @@ impl Passwords {
         let params = self.inner.params.clone();
         let inner = self.inner.clone();
         let stored = stored.map(str::to_owned);
-        self.run(move || {
+        self.run(move |scratch| {
             // A hash imported from Django: verified in this same slot (PBKDF2 at a million
             // iterations costs as much as argon2), and on success replaced by our own.
             if let Some(django_hash) = stored.as_deref().filter(|s| is_django_format(s)) {
@@ -182,10 +185,7 @@ impl Passwords {
             let parsed = stored.as_deref().and_then(|s| PasswordHash::new(s).ok());
             match parsed {
                 Some(hash) => {
-                    // argon2 compares the computed and stored outputs in constant time.
-                    let ok = argon2(&params)
-                        .verify_password(password.expose().as_bytes(), &hash)
-                        .is_ok();
+                    let ok = hash_pool::verify(&hash, password.expose().as_bytes(), scratch);
                     Verified {
                         ok,
                         needs_rehash: ok && is_outdated(&hash, &params),
@@ -193,8 +193,7 @@ impl Passwords {
                 }
                 None => {
                     if let Ok(dummy) = PasswordHash::new(&inner.dummy_hash) {
-                        let _ =
-                            argon2(&params).verify_password(password.expose().as_bytes(), &dummy);
+                        hash_pool::verify(&dummy, password.expose().as_bytes(), scratch);
                     }
                     Verified {
                         ok: false,
@@ -208,7 +207,7 @@ impl Passwords {
 
     async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
     where
-        F: FnOnce() -> T + Send + 'static,
+        F: FnOnce(&mut Scratch) -> T + Send + 'static,
         T: Send + 'static,
     {
         let inner = &self.inner;
@@ -224,16 +223,10 @@ impl Passwords {
                 acquired.map_err(|_| ApiError::Internal("hash slots closed".into()))?
             }
         };
-        let result = tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| ApiError::Internal(format!("hash task failed: {e}")));
+        let result = inner.pool.run(job).await;
         drop(permit);
-        result
+        result.ok_or_else(|| ApiError::Internal("password hashing failed".into()))
     }
-}
-
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
 fn is_outdated(hash: &PasswordHash, params: &Params) -> bool {
