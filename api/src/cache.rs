@@ -21,7 +21,7 @@ use std::{
 
 use chrono::Utc;
 use entity::{session, user};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 /// How far back each poll looks, beyond its previous run: covers transactions that commit a
@@ -147,6 +147,17 @@ impl DbHealth {
     }
 }
 
+async fn changed_since(db: &DatabaseConnection, since: i64) -> Result<Vec<(Uuid, i64)>, DbErr> {
+    user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .column(user::Column::SecurityEpoch)
+        .filter(user::Column::EpochChangedAt.gt(since))
+        .into_tuple::<(Uuid, i64)>()
+        .all(db)
+        .await
+}
+
 /// How long after a change every instance polling every `poll` has dropped what it cached:
 /// a poll already under way when the change committed may miss it, the next one cannot.
 pub fn propagation_bound(poll: Duration) -> Duration {
@@ -166,14 +177,12 @@ pub async fn watch(
     loop {
         tick.tick().await;
         let started = Utc::now().timestamp_millis();
-        let changed = user::Entity::find()
-            .select_only()
-            .column(user::Column::Id)
-            .column(user::Column::SecurityEpoch)
-            .filter(user::Column::EpochChangedAt.gt(since))
-            .into_tuple::<(Uuid, i64)>()
-            .all(&db)
-            .await;
+        let mut changed = changed_since(&db, since).await;
+        if changed.is_err() {
+            // One broken pooled connection (left over from a restart, say) is not an outage:
+            // the pool drops it, and a second try on a fresh one decides.
+            changed = changed_since(&db, since).await;
+        }
         match changed {
             Ok(rows) => {
                 if !cache.usable.swap(true, Ordering::AcqRel) {
