@@ -404,8 +404,10 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
     let load = Load::start(&server, tokens.clone());
     tokio::time::sleep(Duration::from_millis(800)).await;
 
-    pg.stop();
+    // Taken before the stop: `pg_ctl stop` returns only after the server is gone, and
+    // requests failing while it runs belong to the outage, not to the time before it.
     let stopped = Instant::now();
+    pg.stop();
     let to_down = until_status(
         &http,
         &health,
