@@ -118,6 +118,11 @@ pub fn app(
         .around(move |ep, req| limit_body(ep, req, limits))
         .around(move |ep, req| fail_fast_while_db_down(ep, req, health.clone()))
         .with(cross_origin)
+        // Boxed between layers: each generic middleware repeats the type it wraps in its own,
+        // so unboxed the endpoint type grows exponentially and release builds hit the
+        // compiler's recursion limit.
+        .map_to_response()
+        .boxed()
         .around(crate::allow::allow_header)
         .around(json_errors)
         .around(limit_headers)
