@@ -516,11 +516,7 @@ impl AuthApi {
 async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<LoginOk, ApiError> {
     let client = client_info(req, state.trust_proxy);
     let ip = client.ip.as_deref();
-    if let Some(retry_after) = state.throttle.check(&auth.username, ip).await? {
-        tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
-        METRICS.login(Login::Throttled);
-        return Err(ApiError::TooManyRequests { retry_after });
-    }
+    refuse_if_throttled(state, &auth.username, ip).await?;
     let found = users::find_by_username(&state.db, &auth.username).await?;
     // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
     // login costs the same whatever the reason, so timing does not reveal which accounts exist.
@@ -560,6 +556,22 @@ async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<Login
     Ok(LoginOk::Ok(Json(user.into()), cookie))
 }
 
+/// 429 when this username or address has failed too often; checked before any password work.
+async fn refuse_if_throttled(
+    state: &AppState,
+    username: &str,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    match state.throttle.check(username, ip).await? {
+        Some(retry_after) => {
+            tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
+            METRICS.login(Login::Throttled);
+            Err(ApiError::TooManyRequests { retry_after })
+        }
+        None => Ok(()),
+    }
+}
+
 async fn change_password(
     req: &Request,
     state: &AppState,
@@ -569,10 +581,7 @@ async fn change_password(
     let client = client_info(req, state.trust_proxy);
     let ip = client.ip.as_deref();
     let user = auth.current.user;
-    if let Some(retry_after) = state.throttle.check(&user.username, ip).await? {
-        tracing::info!(target: "audit", event = "login_throttled", user_id = %user.id, ip, retry_after);
-        return Err(ApiError::TooManyRequests { retry_after });
-    }
+    refuse_if_throttled(state, &user.username, ip).await?;
     let current = Password::new(body.current_password.0);
     let verified = state
         .passwords
