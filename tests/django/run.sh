@@ -32,5 +32,5 @@ for kind in sqlite postgres; do
   f="$(sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed/\2/' <<<"$line")"
   passed=$((passed + p)) failed=$((failed + f))
 done
-echo "django import: $passed passed, $failed failed"
+echo "django-import: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
