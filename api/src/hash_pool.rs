@@ -33,10 +33,12 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Runs one argon2 computation in `count` blocks of memory.
     fn with_blocks<T>(&mut self, count: usize, f: impl FnOnce(&mut [Block]) -> T) -> Option<T> {
         if count > MAX_BLOCKS {
             return None;
         }
+        crate::metrics::METRICS.password_hash();
         if count > self.keep {
             let mut temporary = vec![Block::default(); count];
             return Some(f(&mut temporary));

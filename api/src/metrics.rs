@@ -50,6 +50,7 @@ pub struct Metrics {
     sessions_created: AtomicU64,
     sessions_ended: AtomicU64,
     db_errors: AtomicU64,
+    password_hashes: AtomicU64,
 }
 
 /// One registry per process: counters are bumped from deep inside handlers, and threading a
@@ -123,6 +124,15 @@ impl Metrics {
         self.sessions_ended.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// One password hash computed (argon2 or an imported Django format).
+    pub fn password_hash(&self) {
+        self.password_hashes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn password_hashes(&self) -> u64 {
+        self.password_hashes.load(Ordering::Relaxed)
+    }
+
     pub fn db_error(&self) {
         self.db_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -181,6 +191,9 @@ impl Metrics {
              # HELP spa_auth_database_errors_total Requests that failed on a database error.\n\
              # TYPE spa_auth_database_errors_total counter\n\
              spa_auth_database_errors_total {}\n\
+             # HELP spa_auth_password_hashes_total Password hashes computed (verifications and new hashes).\n\
+             # TYPE spa_auth_password_hashes_total counter\n\
+             spa_auth_password_hashes_total {}\n\
              # HELP spa_auth_hash_queue_depth Password checks waiting for a hashing slot.\n\
              # TYPE spa_auth_hash_queue_depth gauge\n\
              spa_auth_hash_queue_depth {hash_queue}\n\
@@ -193,6 +206,7 @@ impl Metrics {
             get(&self.sessions_created),
             get(&self.sessions_ended),
             get(&self.db_errors),
+            get(&self.password_hashes),
         );
         out
     }

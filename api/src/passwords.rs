@@ -169,6 +169,7 @@ impl Passwords {
             // A hash imported from Django: verified in this same slot (PBKDF2 at a million
             // iterations costs as much as argon2), and on success replaced by our own.
             if let Some(django_hash) = stored.as_deref().filter(|s| is_django_format(s)) {
+                crate::metrics::METRICS.password_hash();
                 let ok = match verify_django(password.expose().as_bytes(), django_hash) {
                     Ok(ok) => ok,
                     Err(e) => {

@@ -1,5 +1,6 @@
 //! `POST /api/auth/login`: the user, the cookie and every way a login fails.
 
+use spa_auth::metrics::METRICS;
 use spa_auth_tests::{FOURTEEN_DAYS, StatusCode, assert_error, db_test, header, spawn_app};
 
 db_test!(
@@ -104,6 +105,31 @@ db_test!(
 
         assert_eq!(set_cookie_count(&resp), 0);
         assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+);
+
+db_test!(
+    async fn every_failed_login_costs_exactly_one_password_hash(db) {
+        // Unknown, inactive and password-less accounts are checked against a dummy hash, so
+        // a failed login costs the same whatever the reason and timing reveals nothing.
+        let app = spawn_app(db).await;
+        app.create_user("alice", "correct horse battery").await;
+        let bob = app.create_user("bob", "correct horse battery").await;
+        spa_auth::users::set_active(&app.db, bob, false)
+            .await
+            .unwrap();
+        app.create_user_with_hash("carol", None).await;
+        for (username, password) in [
+            ("alice", "a wrong password"),
+            ("mallory", "correct horse battery"),
+            ("bob", "correct horse battery"),
+            ("carol", "correct horse battery"),
+        ] {
+            let before = METRICS.password_hashes();
+            let resp = app.login(username, password).await;
+            assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+            assert_eq!(METRICS.password_hashes() - before, 1, "{username}");
+        }
     }
 );
 
