@@ -16,7 +16,7 @@ use crate::{
     config::{ConfigError, DatabaseSettings, ServeSettings},
     csrf::CrossOrigin,
     errors::{ApiError, ErrorBody},
-    http::{AuthApi, HealthApi},
+    http::{AccountApi, AuthApi, HealthApi},
     passwords::Passwords,
     sessions::Sessions,
     telemetry::RequestSpan,
@@ -87,8 +87,13 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-pub fn openapi_service() -> OpenApiService<(AuthApi, HealthApi), ()> {
-    OpenApiService::new((AuthApi, HealthApi), "spa-auth", env!("CARGO_PKG_VERSION")).description(
+pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, HealthApi), ()> {
+    OpenApiService::new(
+        (AuthApi, AccountApi, HealthApi),
+        "spa-auth",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
         "Server-side session authentication for single-page apps: log in with HTTP Basic, \
              then an HttpOnly session cookie authenticates every call.",
     )

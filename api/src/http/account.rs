@@ -1,0 +1,298 @@
+//! The user's own sessions and password.
+
+use chrono::{DateTime, Utc};
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use uuid::Uuid;
+
+use super::{SessionChangeError, SessionError, Tag, Text, client_info, refuse_if_throttled};
+use crate::{
+    errors::{ApiError, api_errors},
+    passwords::{MAX_LENGTH, Password, check_new_password},
+    security::SessionAuth,
+    sessions::{Reason, Which},
+    startup::AppState,
+    users,
+};
+
+/// One of the user's sessions. Never carries the token or its hash.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SessionInfo {
+    /// Public identifier, for ending this session.
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// When the session ends unless used before; it never outlives its absolute limit.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// True for the session making this request.
+    pub current: bool,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SessionsOk {
+    /// The user's live sessions, newest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<SessionInfo>>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SessionEnded {
+    /// The session has ended; its cookie no longer works anywhere.
+    #[oai(status = 204)]
+    Ended,
+}
+
+api_errors! {
+    /// Errors of ending one session.
+    EndSessionError {
+        plain: [
+            400 BadRequest "The id is not a UUID (`bad_request`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
+            404 NotFound "No such session among the user's own (`not_found`); another user's session id answers the same.",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct EndedSessions {
+    /// How many sessions were ended.
+    pub ended: u64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum OthersEnded {
+    /// Every other session of the user has ended; this one stays.
+    #[oai(status = 200)]
+    Ok(Json<EndedSessions>),
+}
+
+/// A password change.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct PasswordChange {
+    #[oai(validator(max_length = 1024))]
+    pub current_password: Text,
+    /// 8 to 1024 characters, not a common password, not the username.
+    #[oai(validator(max_length = 1024))]
+    pub new_password: Text,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum PasswordChanged {
+    /// Changed. Every other session has ended; this one continues under a new token, sent in
+    /// `Set-Cookie`.
+    #[oai(status = 204)]
+    Changed(
+        /// The rotated session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+api_errors! {
+    /// Errors of a password change.
+    PasswordError {
+        plain: [
+            400 BadRequest "Malformed body (`bad_request`), or a new password that breaks a rule (`password_rejected`, the message says which).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            403 Forbidden "Wrong current password (`wrong_current_password`), or a cross-site request from a browser (`csrf_rejected`).",
+            408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
+            413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
+        ],
+        retry: [
+            429 TooManyRequests "Too many wrong passwords for this account or address (`too_many_requests`).",
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+impl poem_openapi::types::Example for SessionInfo {
+    fn example() -> Self {
+        let at = DateTime::UNIX_EPOCH;
+        SessionInfo {
+            id: Uuid::nil(),
+            created_at: at,
+            last_seen_at: at,
+            expires_at: at + chrono::Duration::days(14),
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            ip: Some("192.0.2.10".into()),
+            current: true,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for EndedSessions {
+    fn example() -> Self {
+        EndedSessions { ended: 2 }
+    }
+}
+
+impl poem_openapi::types::Example for PasswordChange {
+    fn example() -> Self {
+        PasswordChange {
+            current_password: Text("correct horse battery staple".into()),
+            new_password: Text("a longer passphrase nobody guesses".into()),
+        }
+    }
+}
+
+pub struct AccountApi;
+
+#[OpenApi]
+impl AccountApi {
+    /// List my sessions
+    ///
+    /// Every live session of the logged-in user, with where and when it was used.
+    #[oai(
+        path = "/api/auth/sessions",
+        method = "get",
+        operation_id = "listSessions",
+        tag = "Tag::Account"
+    )]
+    async fn list_sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<SessionsOk, SessionError> {
+        let me = &auth.current.session;
+        let list = state
+            .sessions
+            .list_for_user(me.user_id)
+            .await
+            .map_err(ApiError::from)?;
+        let infos = list
+            .into_iter()
+            .map(|s| SessionInfo {
+                current: s.id == me.id,
+                id: s.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                user_agent: s.user_agent,
+                ip: s.ip,
+            })
+            .collect();
+        Ok(SessionsOk::Ok(Json(infos)))
+    }
+
+    /// End one of my sessions
+    ///
+    /// Ends a session of the logged-in user, for example a lost phone's. Ending the current
+    /// session works like logging out, without clearing the cookie.
+    #[oai(
+        path = "/api/auth/sessions/:id",
+        method = "delete",
+        operation_id = "endSession",
+        tag = "Tag::Account"
+    )]
+    async fn end_session(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        /// The session's public id, from the session list.
+        id: Path<Uuid>,
+    ) -> Result<SessionEnded, EndSessionError> {
+        let user_id = auth.current.session.user_id;
+        // Scoped to the caller's own sessions: another user's id is simply not found.
+        let ended = state
+            .sessions
+            .end(user_id, Which::One(id.0), Reason::EndedByUser)
+            .await
+            .map_err(ApiError::from)?;
+        match ended {
+            0 => Err(ApiError::NotFound.into()),
+            _ => Ok(SessionEnded::Ended),
+        }
+    }
+
+    /// End my other sessions
+    ///
+    /// "Log out everywhere else": ends every session of the logged-in user except this one.
+    #[oai(
+        path = "/api/auth/sessions",
+        method = "delete",
+        operation_id = "endOtherSessions",
+        tag = "Tag::Account"
+    )]
+    async fn end_other_sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<OthersEnded, SessionChangeError> {
+        let me = &auth.current.session;
+        let ended = state
+            .sessions
+            .end(me.user_id, Which::AllBut(me.id), Reason::LogoutEverywhere)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(OthersEnded::Ok(Json(EndedSessions { ended })))
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password. Every other session ends; this one continues under a new
+    /// token. A wrong current password counts as a failed login for throttling.
+    #[oai(
+        path = "/api/auth/password",
+        method = "post",
+        operation_id = "changePassword",
+        tag = "Tag::Account"
+    )]
+    async fn change_password(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        body: Json<PasswordChange>,
+    ) -> Result<PasswordChanged, PasswordError> {
+        Ok(change_password(req, &state, auth, body.0).await?)
+    }
+}
+
+async fn change_password(
+    req: &Request,
+    state: &AppState,
+    auth: SessionAuth,
+    body: PasswordChange,
+) -> Result<PasswordChanged, ApiError> {
+    let client = client_info(req, state.trust_proxy);
+    let ip = client.ip.as_deref();
+    let user = auth.current.user;
+    refuse_if_throttled(state, &user.username, ip).await?;
+    let current = Password::new(body.current_password.0);
+    let verified = state
+        .passwords
+        .verify(&current, user.password_hash.as_deref())
+        .await?;
+    if !verified.ok {
+        state.throttle.record_failure(&user.username, ip).await?;
+        tracing::info!(target: "audit", event = "password_change_failed", user_id = %user.id, ip);
+        return Err(ApiError::WrongPassword);
+    }
+    if body.new_password.0.chars().count() > MAX_LENGTH {
+        return Err(crate::passwords::PasswordRejected::TooLong.into());
+    }
+    check_new_password(&body.new_password.0, &user.username)?;
+    let hash = state
+        .passwords
+        .hash(&Password::new(body.new_password.0))
+        .await?;
+    let (user_id, username) = (user.id, user.username.clone());
+    users::set_password_hash(&state.db, user, hash).await?;
+    state.sessions.forget_user(user_id);
+    state.throttle.record_success(&username, ip).await?;
+    let (token, session) = state.sessions.create(user_id, &client).await?;
+    tracing::info!(target: "audit", event = "password_changed", %user_id, session_id = %session.id, ip);
+    Ok(PasswordChanged::Changed(
+        state.sessions.cookie(&token, session.expires_at),
+    ))
+}

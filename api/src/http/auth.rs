@@ -1,0 +1,175 @@
+//! Logging in and out, and who is logged in.
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+
+use super::{SessionChangeError, SessionError, Tag, client_info, refuse_if_throttled};
+use crate::{
+    errors::{ApiError, api_errors},
+    metrics::{Login, METRICS},
+    security::{BasicAuth, SessionAuth, session_token},
+    sessions::{Reason, Which},
+    startup::AppState,
+    users::{self, User},
+};
+
+#[derive(Debug, ApiResponse)]
+pub enum LoginOk {
+    /// Logged in. `Set-Cookie` carries a brand-new session; any session the client brought
+    /// has been ended.
+    #[oai(status = 200)]
+    Ok(
+        Json<User>,
+        /// The HttpOnly session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+api_errors! {
+    /// Errors of login.
+    LoginError {
+        plain: [
+            400 BadRequest "The Authorization header is not valid HTTP Basic (`bad_request`).",
+            401 Unauthorized "No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`). Never carries `WWW-Authenticate`, so browsers show no pop-up.",
+            403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
+        ],
+        retry: [
+            429 TooManyRequests "Too many failed logins for this account or address (`too_many_requests`); `Retry-After` says when to try again.",
+            503 Unavailable "Too many logins waiting for a password check, or the database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum MeOk {
+    /// The logged-in user.
+    #[oai(status = 200)]
+    Ok(
+        Json<User>,
+        /// Sent when this request extended the session's idle lifetime.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum LoggedOut {
+    /// Logged out: the session is ended on the server and the cookie cleared.
+    #[oai(status = 204)]
+    LoggedOut(
+        /// Clears the session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+pub struct AuthApi;
+
+#[OpenApi]
+impl AuthApi {
+    /// Log in
+    ///
+    /// Checks the HTTP Basic credentials and opens a new server-side session, sent back as an
+    /// HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`.
+    #[oai(
+        path = "/api/auth/login",
+        method = "post",
+        operation_id = "login",
+        tag = "Tag::Auth"
+    )]
+    async fn login(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: BasicAuth,
+    ) -> Result<LoginOk, LoginError> {
+        Ok(login(req, &state, auth).await?)
+    }
+
+    /// Who is logged in
+    ///
+    /// The user of the session the cookie names, with their current roles.
+    #[oai(
+        path = "/api/me",
+        method = "get",
+        operation_id = "getMe",
+        tag = "Tag::Auth"
+    )]
+    async fn me(&self, state: Data<&AppState>, auth: SessionAuth) -> Result<MeOk, SessionError> {
+        let SessionAuth { current, token } = auth;
+        let cookie = current
+            .renewed
+            .then(|| state.sessions.cookie(&token, current.session.expires_at));
+        Ok(MeOk::Ok(Json(current.user.into()), cookie))
+    }
+
+    /// Log out
+    ///
+    /// Ends the session on the server, so a copied cookie is dead too, and clears the cookie.
+    #[oai(
+        path = "/api/auth/logout",
+        method = "post",
+        operation_id = "logout",
+        tag = "Tag::Auth"
+    )]
+    async fn logout(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<LoggedOut, SessionChangeError> {
+        let session = &auth.current.session;
+        state
+            .sessions
+            .end(session.user_id, Which::One(session.id), Reason::Logout)
+            .await
+            .map_err(ApiError::from)?;
+        let ip = client_info(req, state.trust_proxy).ip;
+        tracing::info!(target: "audit", event = "logout", user_id = %session.user_id, session_id = %session.id, ip);
+        Ok(LoggedOut::LoggedOut(state.sessions.clear_cookie()))
+    }
+}
+
+async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<LoginOk, ApiError> {
+    let client = client_info(req, state.trust_proxy);
+    let ip = client.ip.as_deref();
+    refuse_if_throttled(state, &auth.username, ip).await?;
+    let found = users::find_by_username(&state.db, &auth.username).await?;
+    // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
+    // login costs the same whatever the reason, so timing does not reveal which accounts exist.
+    let stored = found
+        .as_ref()
+        .filter(|u| u.is_active)
+        .and_then(|u| u.password_hash.as_deref());
+    let verified = state.passwords.verify(&auth.password, stored).await?;
+    let user = match found {
+        Some(user) if user.is_active && verified.ok => user,
+        other => {
+            state.throttle.record_failure(&auth.username, ip).await?;
+            METRICS.login(Login::Failed);
+            tracing::info!(
+                target: "audit",
+                event = "login_failed",
+                user_id = other.map(|u| u.id.to_string()),
+                ip
+            );
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    state.throttle.record_success(&auth.username, ip).await?;
+    let new_hash = match verified.needs_rehash {
+        true => Some(state.passwords.hash(&auth.password).await?),
+        false => None,
+    };
+    // No session fixation: whatever session the client brings is ended, never adopted.
+    if let Some(old) = session_token(req, state.sessions.cookie_name()) {
+        state.sessions.end_by_token(&old, Reason::Replaced).await?;
+    }
+    let user = users::record_login(&state.db, user, new_hash).await?;
+    let (token, session) = state.sessions.create(user.id, &client).await?;
+    METRICS.login(Login::Ok);
+    tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, session_id = %session.id, ip);
+    let cookie = state.sessions.cookie(&token, session.expires_at);
+    Ok(LoginOk::Ok(Json(user.into()), cookie))
+}

@@ -1,0 +1,145 @@
+//! The HTTP API, declared with poem-openapi: every operation, its security scheme and every
+//! response it can send. One file per tag; what they share is here.
+
+mod account;
+mod auth;
+mod health;
+
+use poem::Request;
+use poem_openapi::Tags;
+
+pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
+pub use auth::AuthApi;
+pub use health::{Health, HealthApi};
+
+use crate::{
+    errors::{ApiError, api_errors},
+    metrics::{Login, METRICS},
+    sessions::ClientInfo,
+    startup::AppState,
+};
+
+#[derive(Tags)]
+pub(crate) enum Tag {
+    /// Logging in and out, and who is logged in.
+    Auth,
+    /// The user's own sessions and password.
+    Account,
+    /// Health of the service.
+    Health,
+}
+
+api_errors! {
+    /// Errors of reading with a session.
+    SessionError {
+        plain: [
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of changing state with a session.
+    SessionChangeError {
+        plain: [
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+/// A JSON string and nothing else. poem-openapi's `String` also takes numbers and booleans
+/// and turns them into text, which for a password would mean `12345678901` becoming a
+/// password the user never typed as one.
+#[derive(Clone)]
+pub struct Text(pub String);
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Only ever carries passwords: never shown.
+        f.write_str("Text(***)")
+    }
+}
+
+impl poem_openapi::types::Type for Text {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "string".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        <String as poem_openapi::types::Type>::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for Text {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => Ok(Text(s)),
+            other => Err(poem_openapi::types::ParseError::expected_type(
+                other.unwrap_or_default(),
+            )),
+        }
+    }
+}
+
+impl poem_openapi::types::ToJSON for Text {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+/// Who made the request, for the session record, throttling and the audit log.
+pub fn client_info(req: &Request, trust_proxy: bool) -> ClientInfo {
+    let forwarded = trust_proxy
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok())
+        .flatten()
+        // The last entry is the one our own proxy appended; earlier ones are client claims.
+        .and_then(|v| v.rsplit(',').next())
+        .map(|ip| ip.trim().to_owned())
+        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+    let ip = forwarded.or_else(|| {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+    });
+    let user_agent = req
+        .headers()
+        .get(poem::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect());
+    ClientInfo { user_agent, ip }
+}
+
+/// 429 when this username or address has failed too often; checked before any password work.
+pub(crate) async fn refuse_if_throttled(
+    state: &AppState,
+    username: &str,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    match state.throttle.check(username, ip).await? {
+        Some(retry_after) => {
+            tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
+            METRICS.login(Login::Throttled);
+            Err(ApiError::TooManyRequests { retry_after })
+        }
+        None => Ok(()),
+    }
+}
