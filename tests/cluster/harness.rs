@@ -13,9 +13,9 @@ use std::{
 
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+pub use spa_auth_tests::{test_pg, with_database};
 
 pub const COOKIE: &str = "__Host-session";
-pub const DEFAULT_TEST_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// The binary under test, as `cargo build --bins` left it.
 pub fn bin() -> PathBuf {
@@ -337,28 +337,6 @@ pub async fn until_refused(
                 at.as_millis()
             ),
         }
-    }
-}
-
-/// The admin URL of the shared PostgreSQL server.
-pub fn test_pg() -> String {
-    std::env::var("SPA_AUTH_TEST_PG").unwrap_or_else(|_| DEFAULT_TEST_PG.into())
-}
-
-/// `postgres://u@h:p/old?x` with the database replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let server = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
     }
 }
 

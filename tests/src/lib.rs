@@ -106,8 +106,7 @@ impl TestDb {
                 }
             }
             Db::Postgres => {
-                let admin_url =
-                    std::env::var("SPA_AUTH_TEST_PG").unwrap_or_else(|_| DEFAULT_TEST_PG.into());
+                let admin_url = test_pg();
                 let admin = connect_pg_admin(&admin_url).await;
                 let name = format!("spa_auth_t_{}", uuid::Uuid::new_v4().simple());
                 admin
@@ -142,8 +141,13 @@ async fn connect_pg_admin(url: &str) -> DatabaseConnection {
     }
 }
 
+/// The admin URL of the shared PostgreSQL server.
+pub fn test_pg() -> String {
+    std::env::var("SPA_AUTH_TEST_PG").unwrap_or_else(|_| DEFAULT_TEST_PG.into())
+}
+
 /// `postgres://u@h:p/old?x` with the database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
