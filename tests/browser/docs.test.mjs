@@ -3,8 +3,9 @@
 // Basic credentials, "Try it out" on login answers 200 and sets the HttpOnly cookie, and
 // "Try it out" on /api/me then answers 200 because the browser sends that cookie.
 import { test, before, after } from 'node:test';
+import { startServer } from './server.mjs';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -28,29 +29,6 @@ const cspViolations = [];
 const pageErrors = [];
 const foreignRequests = [];
 
-/** Starts `spa-auth serve` on a free port and resolves with its base URL. */
-function startServer(env) {
-  return new Promise((resolve, reject) => {
-    server = spawn(bin, ['serve', '--bind', '127.0.0.1:0'], {
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 30_000);
-    server.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      // The server names itself as localhost: browsers treat that origin as secure, so they
-      // keep the Secure __Host- cookie over plain http.
-      const m = stderr.match(/spa-auth listening on (http:\/\/localhost:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`server exited (${code}):\n${stderr}`)));
-  });
-}
-
 async function shot(name) {
   await page.screenshot({ path: path.join(artifacts, `docs-${name}.png`), fullPage: true });
 }
@@ -72,7 +50,7 @@ before(async () => {
     input: `${PASSWORD}\n`,
     stdio: ['pipe', 'ignore', 'inherit'],
   });
-  base = await startServer(env);
+  ({ server, url: base } = await startServer(bin, [], env));
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [

@@ -4,8 +4,9 @@
 // cannot read, logging out for real, and two browsers as the same user ending each other's
 // session and changing the password. Screenshots of each page go to tests/artifacts/spa-*.png.
 import { test, before, after } from 'node:test';
+import { startServer } from './server.mjs';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,29 +31,6 @@ let server;
 let base;
 let browser;
 
-function startServer(env) {
-  return new Promise((resolve, reject) => {
-    server = spawn(
-      bin,
-      ['serve', '--bind', '127.0.0.1:0', '--spa-dir', spaDir, '--throttle-per-pair', '3'],
-      { env, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 30_000);
-    server.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      // localhost, not 127.0.0.1: browsers treat http://localhost as secure, so they keep the
-      // Secure __Host- cookie over plain http.
-      const m = stderr.match(/spa-auth listening on (http:\/\/localhost:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on('exit', (code) => reject(new Error(`server exited (${code}):\n${stderr}`)));
-  });
-}
-
 before(async () => {
   assert.ok(existsSync(path.join(spaDir, 'index.html')), `${spaDir}/index.html is missing: build clients/spa first`);
   mkdirSync(artifacts, { recursive: true });
@@ -73,7 +51,7 @@ before(async () => {
   cli(['user', 'create', 'dora', '--email', 'd@example.com', '--first-name', 'Dora', '--last-name', 'Explorer'], 'dora explores the map\n');
   cli(['user', 'grant', 'alice', 'staff']);
   cli(['user', 'grant', 'alice', 'auditor']);
-  base = await startServer(env);
+  ({ server, url: base } = await startServer(bin, ['--spa-dir', spaDir, '--throttle-per-pair', '3'], env));
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [
