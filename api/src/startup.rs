@@ -5,6 +5,7 @@ use std::{future::Future, time::Duration};
 use migration::{Migrator, MigratorTrait};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
+    error::ResponseError,
     http::{HeaderValue, StatusCode, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
@@ -145,7 +146,7 @@ async fn fail_fast_while_db_down<E: Endpoint>(
 ) -> poem::Result<Response> {
     let path = req.uri().path();
     if !health.is_up() && crate::spa::is_api_path(path) && path != "/healthz" {
-        return Ok(ApiError::Unavailable.into_response_json());
+        return Ok(ApiError::Unavailable.as_response());
     }
     Ok(ep.get_response(req).await)
 }
@@ -163,18 +164,18 @@ async fn limit_body<E: Endpoint>(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
-        return Ok(ApiError::PayloadTooLarge.into_response_json());
+        return Ok(ApiError::PayloadTooLarge.as_response());
     }
     if declared != Some(0) && req.method() != poem::http::Method::GET {
         let body = req.take_body();
         match tokio::time::timeout(limits.timeout, body.into_bytes_limit(limits.max_bytes)).await {
-            Err(_) => return Ok(ApiError::RequestTimeout.into_response_json()),
+            Err(_) => return Ok(ApiError::RequestTimeout.as_response()),
             Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
-                return Ok(ApiError::PayloadTooLarge.into_response_json());
+                return Ok(ApiError::PayloadTooLarge.as_response());
             }
             Ok(Err(e)) => {
                 let msg = format!("reading the body: {e}");
-                return Ok(ApiError::BadRequest(msg).into_response_json());
+                return Ok(ApiError::BadRequest(msg).as_response());
             }
             Ok(Ok(bytes)) => req.set_body(bytes),
         }
@@ -189,7 +190,7 @@ async fn limit_headers<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum();
     if size > MAX_HEADER_BYTES {
-        return Ok(ApiError::HeadersTooLarge.into_response_json());
+        return Ok(ApiError::HeadersTooLarge.as_response());
     }
     Ok(ep.get_response(req).await)
 }
@@ -254,12 +255,6 @@ async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Resu
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     Ok(resp)
-}
-
-impl ApiError {
-    pub fn into_response_json(self) -> Response {
-        poem::error::ResponseError::as_response(&self)
-    }
 }
 
 /// A configured, listening service that has not started serving yet.
