@@ -476,10 +476,9 @@ fn update(
         fields.push("roles");
     }
     let deactivated = current.is_active && !du.is_active;
+    // The epoch is moved by `sessions::end_sessions` when the change is applied, with the
+    // timestamp every instance polls for; the plan does not write it itself.
     let end_sessions = password_changed || roles_changed || deactivated;
-    if end_sessions {
-        model.security_epoch = Set(current.security_epoch + 1);
-    }
     (model, fields, end_sessions)
 }
 
@@ -598,9 +597,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(
-            model_of(&changes[0]).security_epoch,
-            stored.security_epoch + 1
-        );
+        // The epoch is left to `end_sessions`, which also stamps `epoch_changed_at`.
+        assert_eq!(model_of(&changes[0]).security_epoch, stored.security_epoch);
     }
 }
