@@ -3,20 +3,18 @@
 // Basic credentials, "Try it out" on login answers 200 and sets the HttpOnly cookie, and
 // "Try it out" on /api/me then answers 200 because the browser sends that cookie.
 import { test, before, after } from 'node:test';
-import { startServer } from './server.mjs';
+import { launchChromium, startServer } from './server.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const bin = process.env.SPA_AUTH_BIN ?? path.join(root, 'target', 'debug', 'spa-auth');
 const artifacts = path.join(root, 'tests', 'artifacts');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const USER = 'alice';
 const PASSWORD = 'correct horse battery staple';
 
@@ -51,18 +49,7 @@ before(async () => {
     stdio: ['pipe', 'ignore', 'inherit'],
   });
   ({ server, url: base } = await startServer(bin, [], env));
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.on('console', (msg) => {
     if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text());

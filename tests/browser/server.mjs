@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { chromium } from 'playwright-core';
 
 /**
  * Starts `spa-auth serve --bind 127.0.0.1:0 ...args` and resolves with the child process and
@@ -22,5 +23,24 @@ export function startServer(bin, args, env) {
       }
     });
     server.on('exit', (code) => reject(new Error(`server exited (${code}):\n${stderr}`)));
+  });
+}
+
+/**
+ * Debian's chromium, headless. A test tool's own browser download fails on these machines, and
+ * without the background-networking flags chromium keeps dialling hosts the network refuses.
+ */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }

@@ -4,21 +4,20 @@
 // cannot read, logging out for real, and two browsers as the same user ending each other's
 // session and changing the password. Screenshots of each page go to tests/artifacts/spa-*.png.
 import { test, before, after } from 'node:test';
-import { startServer } from './server.mjs';
+import { launchChromium, startServer } from './server.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, request as playwrightRequest } from 'playwright-core';
+import { request as playwrightRequest } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const bin = process.env.SPA_AUTH_BIN ?? path.join(root, 'target', 'debug', 'spa-auth');
 const spaDir = process.env.SPA_DIST ?? path.join(root, 'clients', 'spa', 'dist');
 const artifacts = path.join(root, 'tests', 'artifacts');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const COOKIE = '__Host-session';
 
 // One user per scenario, so that a password change or throttling cannot leak into another test.
@@ -52,18 +51,7 @@ before(async () => {
   cli(['user', 'grant', 'alice', 'staff']);
   cli(['user', 'grant', 'alice', 'auditor']);
   ({ server, url: base } = await startServer(bin, ['--spa-dir', spaDir, '--throttle-per-pair', '3'], env));
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
