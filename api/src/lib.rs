@@ -1,6 +1,7 @@
 //! spa-auth: server-side sessions behind an HttpOnly cookie, for single-page apps.
 
 pub mod allow;
+pub mod authentication;
 pub mod cache;
 pub mod cli;
 pub mod config;

@@ -126,6 +126,19 @@ impl Sessions {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<(Token, session::Model), SessionError> {
+        let created = self.create_in(&self.db, user_id, client).await?;
+        crate::metrics::METRICS.sessions_created(1);
+        Ok(created)
+    }
+
+    /// Inserts a new session in the caller's transaction, so that it commits together with
+    /// the check that allowed it (see `authentication`). The caller counts it once committed.
+    pub async fn create_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(Token, session::Model), SessionError> {
         let token = Token::generate()?;
         let now = Utc::now();
         let absolute = now + self.absolute();
@@ -140,9 +153,8 @@ impl Sessions {
             user_agent: Set(client.user_agent.clone()),
             ip: Set(client.ip.clone()),
         }
-        .insert(&self.db)
+        .insert(db)
         .await?;
-        crate::metrics::METRICS.sessions_created(1);
         Ok((token, model))
     }
 
@@ -310,14 +322,21 @@ impl Reason {
 
 /// The one way sessions end before their time: every trigger (logout, logout everywhere,
 /// password change, deactivation, operator revocation) comes through here, so none can skip
-/// a step that a later cache depends on. It deletes the rows and bumps the user's security
-/// epoch in the caller's transaction, and audits the reason.
+/// a step that a later cache depends on. It bumps the user's security epoch and deletes the
+/// rows in the caller's transaction, and audits the reason.
+///
+/// The epoch moves *first*: that UPDATE takes the user's row lock, which every transaction
+/// that opens a session also takes first (`authentication`), conditioned on the epoch it
+/// verified against. So an ending and a login never interleave: either the login commits
+/// first and this DELETE, a later statement, sees and removes its session, or the login
+/// waits for the lock and then finds the epoch moved.
 pub async fn end_sessions<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     which: Which,
     reason: Reason,
 ) -> Result<u64, DbErr> {
+    bump_epoch(db, user_id).await?;
     let query = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
     let query = match which {
         Which::One(id) => query.filter(session::Column::Id.eq(id)),
@@ -326,11 +345,15 @@ pub async fn end_sessions<C: ConnectionTrait>(
     };
     let ended = query.exec(db).await?.rows_affected;
     crate::metrics::METRICS.sessions_ended(ended);
-    if ended > 0 || which == Which::All {
-        bump_epoch(db, user_id).await?;
-    }
     tracing::info!(target: "audit", event = "sessions_ended", %user_id, reason = reason.as_str(), count = ended);
     Ok(ended)
+}
+
+/// Whether a session still exists; read in a transaction that holds its user's row lock, the
+/// answer cannot change before that transaction ends.
+pub async fn exists<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    Ok(session::Entity::find_by_id(session_id).count(db).await? > 0)
 }
 
 /// Marks everything cached about a user's sessions as stale. Called for every change of what

@@ -1,10 +1,18 @@
 //! Failed-login throttling, with counters in the database so that every instance sees them.
+//!
+//! An attempt *reserves* its slot in all three counters before any password work, in one
+//! atomic statement per counter, and only then may it be evaluated. Checking first and
+//! counting after the hash (as this module once did) lets a burst of parallel guesses all pass
+//! the check before the first one is counted; a reservation cannot be overtaken, on one
+//! instance or many. A success gives its slot back, an attempt that was never evaluated (the
+//! hashing queue was full, the database failed) gives it back too, and a failure keeps it.
 
 use chrono::Utc;
 use entity::login_throttle;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
 };
+use sha2::{Digest, Sha256};
 
 use crate::{config::ThrottleSettings, users::username_key};
 
@@ -14,7 +22,9 @@ pub struct Throttle {
     settings: ThrottleSettings,
 }
 
-/// The counters one login attempt touches.
+/// The counters one login attempt touches. The username appears only as a hash: whatever
+/// bytes a client sends as a name (NUL included, which PostgreSQL cannot store) never reach
+/// the table, and a leaked table does not list who was attacked.
 struct Keys {
     pair: String,
     ip: String,
@@ -22,13 +32,42 @@ struct Keys {
 }
 
 fn keys(username: &str, ip: Option<&str>) -> Keys {
-    let user = username_key(username);
+    let user = hex(&Sha256::digest(username_key(username).as_bytes()));
+    // The address comes from `client_info`, which yields only parsed IP addresses.
     let ip = ip.unwrap_or("unknown");
     Keys {
         pair: format!("pair:{ip}|{user}"),
         ip: format!("ip:{ip}"),
         account: format!("account:{user}"),
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Slots an attempt holds in the counters until it ends one way or the other. Each slot
+/// remembers the window it was taken in, so that giving it back never touches a later window.
+#[must_use = "a reservation ends with succeeded, failed or release"]
+#[derive(Debug)]
+pub struct Reservation {
+    held: Vec<(String, i64)>,
+    pair: String,
+    account: String,
+}
+
+/// The outcome of asking for a slot.
+#[derive(Debug)]
+pub enum Admission {
+    Admitted(Reservation),
+    /// A limit is reached; seconds until its window ends.
+    Refused {
+        retry_after: u64,
+    },
 }
 
 impl Throttle {
@@ -42,66 +81,124 @@ impl Throttle {
             .max(1)
     }
 
-    /// `Some(seconds to wait)` when a limit is reached. Checked before any password work, so a
-    /// throttled attacker costs no hashing.
-    pub async fn check(&self, username: &str, ip: Option<&str>) -> Result<Option<u64>, DbErr> {
+    /// Takes one slot in the pair, address and account counters, or none at all. Runs before
+    /// any password work, so a throttled attacker costs no hashing.
+    pub async fn reserve(&self, username: &str, ip: Option<&str>) -> Result<Admission, DbErr> {
         let keys = keys(username, ip);
-        let now = Utc::now().timestamp();
-        let window = self.window_secs();
-        let rows = login_throttle::Entity::find()
-            .filter(login_throttle::Column::Key.is_in([&keys.pair, &keys.ip, &keys.account]))
-            .filter(login_throttle::Column::WindowStart.gt(now - window))
-            .all(&self.db)
-            .await?;
-        let limit_of = |key: &str| {
-            if key == keys.pair {
-                self.settings.throttle_per_pair
-            } else if key == keys.ip {
-                self.settings.throttle_per_ip
-            } else {
-                self.settings.throttle_per_account
+        let limits = [
+            (keys.pair.clone(), self.settings.throttle_per_pair),
+            (keys.ip, self.settings.throttle_per_ip),
+            (keys.account.clone(), self.settings.throttle_per_account),
+        ];
+        let mut held = Vec::with_capacity(limits.len());
+        for (key, limit) in limits {
+            match self.take_slot(&key, limit).await {
+                Ok(Some(window_start)) => held.push((key, window_start)),
+                Ok(None) => {
+                    let retry_after = self.retry_after(&key).await;
+                    self.give_back(&held).await;
+                    return Ok(Admission::Refused {
+                        retry_after: retry_after?,
+                    });
+                }
+                Err(e) => {
+                    self.give_back(&held).await;
+                    return Err(e);
+                }
             }
-        };
-        let wait = rows
-            .iter()
-            .filter(|r| u32::try_from(r.failures).unwrap_or(u32::MAX) >= limit_of(&r.key))
-            .map(|r| r.window_start + window - now)
-            .max();
-        Ok(wait.map(|w| u64::try_from(w.max(1)).unwrap_or(1)))
+        }
+        Ok(Admission::Admitted(Reservation {
+            held,
+            pair: keys.pair,
+            account: keys.account,
+        }))
     }
 
-    /// Counts a failed attempt against all three keys, atomically per key so that instances
-    /// racing on one account cannot lose counts.
-    pub async fn record_failure(&self, username: &str, ip: Option<&str>) -> Result<(), DbErr> {
-        let keys = keys(username, ip);
+    /// One atomic statement: count this attempt unless the counter is already at its limit.
+    /// `Some(window start)` when the slot was taken. The same SQL runs on SQLite (3.35+) and
+    /// PostgreSQL; a window that has ended starts over at 1.
+    async fn take_slot(&self, key: &str, limit: u32) -> Result<Option<i64>, DbErr> {
         let now = Utc::now().timestamp();
         let stale = now - self.window_secs();
-        let backend = self.db.get_database_backend();
-        for key in [keys.pair, keys.ip, keys.account] {
-            // Same SQL on SQLite (3.24+) and PostgreSQL; a window that has ended starts over.
-            let sql = "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2) \
-                       ON CONFLICT (key) DO UPDATE SET \
-                       failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
-                                  ELSE login_throttle.failures + 1 END, \
-                       window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 \
-                                      ELSE login_throttle.window_start END";
-            self.db
-                .execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [key.into(), now.into(), stale.into()],
-                ))
-                .await?;
-        }
-        Ok(())
+        let sql = "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2) \
+                   ON CONFLICT (key) DO UPDATE SET \
+                   failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
+                              ELSE login_throttle.failures + 1 END, \
+                   window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 \
+                                  ELSE login_throttle.window_start END \
+                   WHERE login_throttle.window_start <= $3 OR login_throttle.failures < $4 \
+                   RETURNING window_start";
+        let limit = i64::from(limit);
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                [key.into(), now.into(), stale.into(), limit.into()],
+            ))
+            .await?;
+        row.map(|r| r.try_get_by_index::<i64>(0)).transpose()
     }
 
-    /// A successful login clears the account's counters (this address's and the global one);
-    /// the address counter stays, so spraying many accounts is still counted.
-    pub async fn record_success(&self, username: &str, ip: Option<&str>) -> Result<(), DbErr> {
-        let keys = keys(username, ip);
+    /// Seconds until the window of a full counter ends (at least 1).
+    async fn retry_after(&self, key: &str) -> Result<u64, DbErr> {
+        let row = login_throttle::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await?;
+        let now = Utc::now().timestamp();
+        let wait = row.map_or(1, |r| r.window_start + self.window_secs() - now);
+        Ok(u64::try_from(wait.max(1)).unwrap_or(1))
+    }
+
+    /// Returns slots. Failing to return one only errs on the safe side (a slot stays taken
+    /// until its window ends), so errors are logged, not raised.
+    async fn give_back(&self, held: &[(String, i64)]) {
+        for (key, window_start) in held {
+            let result = login_throttle::Entity::update_many()
+                .col_expr(
+                    login_throttle::Column::Failures,
+                    sea_orm::sea_query::ExprTrait::sub(
+                        sea_orm::sea_query::Expr::col(login_throttle::Column::Failures),
+                        1,
+                    ),
+                )
+                .filter(login_throttle::Column::Key.eq(key.as_str()))
+                .filter(login_throttle::Column::WindowStart.eq(*window_start))
+                .filter(login_throttle::Column::Failures.gt(0))
+                .exec(&self.db)
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not return a login throttle slot");
+            }
+        }
+    }
+
+    /// The attempt was a wrong password: its slots stay counted.
+    pub fn failed(&self, reservation: Reservation) {
+        drop(reservation);
+    }
+
+    /// The attempt was never evaluated (no hashing slot, a database error): it does not count.
+    pub async fn release(&self, reservation: Reservation) {
+        self.give_back(&reservation.held).await;
+    }
+
+    /// A right password clears the account's counters (this address's and the global one)
+    /// and returns the address slot; the rest of the address counter stays, so spraying many
+    /// accounts is still counted.
+    pub async fn succeeded(&self, reservation: Reservation) -> Result<(), DbErr> {
+        let Reservation {
+            held,
+            pair,
+            account,
+        } = reservation;
+        let rest: Vec<_> = held
+            .into_iter()
+            .filter(|(k, _)| *k != pair && *k != account)
+            .collect();
+        self.give_back(&rest).await;
         login_throttle::Entity::delete_many()
-            .filter(login_throttle::Column::Key.is_in([keys.pair, keys.account]))
+            .filter(login_throttle::Column::Key.is_in([pair, account]))
             .exec(&self.db)
             .await?;
         Ok(())
@@ -115,5 +212,19 @@ impl Throttle {
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_no_client_text() {
+        let k = keys("Al\0ice", Some("192.0.2.1"));
+        assert!(!k.pair.contains('\0') && !k.account.contains('\0'));
+        assert_eq!(k.account.len(), "account:".len() + 64);
+        // The account key is the case-folded name's: `ALICE` and `alice` share counters.
+        assert_eq!(keys("ALICE", None).account, keys("alice", None).account);
     }
 }

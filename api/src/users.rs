@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use poem_openapi::{Object, types::Example};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, SqlErr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -131,6 +131,10 @@ pub async fn find_by_username(
         .await
 }
 
+pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
 pub async fn get_by_username(
     db: &DatabaseConnection,
     username: &str,
@@ -152,18 +156,61 @@ pub async fn count(db: &DatabaseConnection) -> Result<u64, DbErr> {
     user::Entity::find().count(db).await
 }
 
-/// Records a successful login, storing a fresh hash when the old one used outdated parameters.
-pub async fn record_login(
-    db: &DatabaseConnection,
-    user: user::Model,
+/// Records a successful login, storing a fresh hash when the old one used outdated parameters,
+/// but only if the user is still exactly as `verified` was read: same security epoch, same
+/// hash, still active. `None` when anything moved in between (a password change, a
+/// deactivation, a revocation): the login lost that race and must not go on.
+///
+/// One conditional UPDATE, so it is a compare-and-set on every database: a rehash can never
+/// write back a hash of the old password over a password change, and on PostgreSQL it holds
+/// the user's row lock until the caller's transaction ends (see `sessions::end_sessions`).
+pub async fn record_login_if_unchanged<C: ConnectionTrait>(
+    db: &C,
+    verified: user::Model,
     new_hash: Option<String>,
-) -> Result<user::Model, DbErr> {
-    let mut active: user::ActiveModel = user.into();
-    active.last_login = Set(Some(Utc::now()));
-    if let Some(hash) = new_hash {
-        active.password_hash = Set(Some(hash));
+) -> Result<Option<user::Model>, DbErr> {
+    let Some(verified_hash) = verified.password_hash.clone() else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let mut update = user::Entity::update_many()
+        .col_expr(user::Column::LastLogin, Expr::value(Some(now)))
+        .filter(user::Column::Id.eq(verified.id))
+        .filter(user::Column::SecurityEpoch.eq(verified.security_epoch))
+        .filter(user::Column::PasswordHash.eq(verified_hash))
+        .filter(user::Column::IsActive.eq(true));
+    if let Some(hash) = &new_hash {
+        update = update.col_expr(user::Column::PasswordHash, Expr::value(hash.clone()));
     }
-    active.update(db).await
+    if update.exec(db).await?.rows_affected == 0 {
+        return Ok(None);
+    }
+    let mut user = verified;
+    user.last_login = Some(now);
+    if let Some(hash) = new_hash {
+        user.password_hash = Some(hash);
+    }
+    Ok(Some(user))
+}
+
+/// Stores the hash of a new password if the user is still at the security epoch the current
+/// password was checked at, and active; `false` when anything that ends sessions happened in
+/// between (the caller reads the user again and decides). A rehash by a concurrent login does
+/// not move the epoch, so it does not get in the way. Takes the user's row lock for the rest
+/// of the caller's transaction.
+pub async fn replace_password_hash_if_unchanged<C: ConnectionTrait>(
+    db: &C,
+    verified: &user::Model,
+    new_hash: String,
+) -> Result<bool, DbErr> {
+    let res = user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new_hash))
+        .filter(user::Column::Id.eq(verified.id))
+        .filter(user::Column::SecurityEpoch.eq(verified.security_epoch))
+        .filter(user::Column::IsActive.eq(true))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 /// Replaces the password hash and ends every session of the user, in one transaction.

@@ -21,6 +21,7 @@ mod hygiene;
 mod limits;
 mod metrics;
 mod proptests;
+mod races;
 mod roles;
 mod spa;
 mod support_account;

@@ -107,21 +107,8 @@ where
 /// The app with limits that random guesses cannot reach, and cheap hashing.
 async fn fuzz_app(db: spa_auth_tests::Db) -> TestApp {
     spawn_app_with(db, |args| {
-        args.extend(
-            [
-                "--throttle-per-pair",
-                "100000",
-                "--throttle-per-ip",
-                "100000",
-                "--throttle-per-account",
-                "100000",
-                "--argon2-memory-kib",
-                "1024",
-                "--argon2-iterations",
-                "1",
-            ]
-            .map(String::from),
-        );
+        args.extend(crate::support_account::NO_THROTTLE.map(String::from));
+        args.extend(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"].map(String::from));
     })
     .await
 }

@@ -12,6 +12,16 @@ use spa_auth::{
 use spa_auth_tests::{Response, StatusCode, TestApp, base_args, header, parse_settings};
 use tokio::sync::oneshot;
 
+/// Throttle limits far above what any test reaches, for tests about something else.
+pub const NO_THROTTLE: [&str; 6] = [
+    "--throttle-per-pair",
+    "100000",
+    "--throttle-per-ip",
+    "100000",
+    "--throttle-per-account",
+    "100000",
+];
+
 /// Opens a session for `user_id` straight through the service's own session store (no
 /// password hashing, so tests that need many sessions stay fast); returns the cookie token.
 pub async fn open_session(app: &TestApp, user_id: uuid::Uuid, user_agent: &str) -> String {

@@ -8,23 +8,19 @@ use crate::support_account::{Instance, change_password, login_with};
 const PASSWORD: &str = "correct horse battery";
 
 /// Limits: 3 per pair, 6 per address, 10 per account; addresses from `X-Forwarded-For`.
+const LIMITS: [&str; 8] = [
+    "--throttle-per-pair",
+    "3",
+    "--throttle-per-ip",
+    "6",
+    "--throttle-per-account",
+    "10",
+    "--trust-proxy",
+    "true",
+];
+
 async fn throttled_app(db: Db) -> TestApp {
-    spawn_app_with(db, |args| {
-        args.extend(
-            [
-                "--throttle-per-pair",
-                "3",
-                "--throttle-per-ip",
-                "6",
-                "--throttle-per-account",
-                "10",
-                "--trust-proxy",
-                "true",
-            ]
-            .map(String::from),
-        );
-    })
-    .await
+    spawn_app_with(db, |args| args.extend(LIMITS.map(String::from))).await
 }
 
 async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Response {
@@ -165,19 +161,7 @@ db_test!(
     async fn counters_are_shared_by_instances_on_one_database(db) {
         let app = throttled_app(db).await;
         app.create_user("alice", PASSWORD).await;
-        let other = Instance::start(
-            &app.test_db.url,
-            &[
-                "--throttle-per-pair",
-                "3",
-                "--throttle-per-ip",
-                "6",
-                "--throttle-per-account",
-                "10",
-                "--trust-proxy",
-                "true",
-            ],
-        )
+        let other = Instance::start(&app.test_db.url, &LIMITS)
         .await;
         let ip = "203.0.113.9";
         let on_other = |password: &'static str| {
@@ -222,5 +206,78 @@ db_test!(
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         // Nothing changed: the old password still works from elsewhere.
         ok_from(&app, "192.0.2.30", "alice").await;
+    }
+);
+
+/// Sends one wrong-password login per `(base_url, username)` all at once from `ip`; returns
+/// how many were evaluated (401) and how many refused (429). Anything else fails the test.
+async fn burst(app: &TestApp, ip: &str, targets: Vec<(String, String)>) -> (usize, usize) {
+    let handles: Vec<_> = targets
+        .into_iter()
+        .map(|(base, username)| {
+            let (client, ip) = (app.client.clone(), ip.to_owned());
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/api/auth/login"))
+                    .basic_auth(username, Some("wrong password!"))
+                    .header("x-forwarded-for", ip)
+                    .send()
+                    .await
+                    .expect("login request failed")
+                    .status()
+            })
+        })
+        .collect();
+    let (mut evaluated, mut refused) = (0, 0);
+    for h in handles {
+        match h.await.expect("a login task panicked") {
+            StatusCode::UNAUTHORIZED => evaluated += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("a parallel guess answered {other}"),
+        }
+    }
+    (evaluated, refused)
+}
+
+db_test!(
+    async fn a_burst_of_parallel_guesses_is_held_to_the_pair_limit(db) {
+        let app = throttled_app(db).await;
+        app.create_user("alice", PASSWORD).await;
+        let targets = vec![(app.address.clone(), "alice".to_owned()); 40];
+        let (evaluated, refused) = burst(&app, "203.0.113.40", targets).await;
+        assert_eq!((evaluated, refused), (3, 37), "(401s, 429s) of 40 parallel guesses");
+        // The real user elsewhere still gets in.
+        ok_from(&app, "192.0.2.40", "alice").await;
+    }
+);
+
+db_test!(
+    async fn a_burst_split_over_two_instances_is_held_to_the_pair_limit(db) {
+        let app = throttled_app(db).await;
+        app.create_user("alice", PASSWORD).await;
+        let other = Instance::start(&app.test_db.url, &LIMITS)
+        .await;
+        let targets = (0..40)
+            .map(|i| {
+                let base = if i % 2 == 0 { &app.address } else { &other.address };
+                (base.clone(), "alice".to_owned())
+            })
+            .collect();
+        let (evaluated, refused) = burst(&app, "203.0.113.41", targets).await;
+        assert_eq!((evaluated, refused), (3, 37), "(401s, 429s) over two instances");
+    }
+);
+
+db_test!(
+    async fn a_burst_over_many_accounts_is_held_to_the_address_limit(db) {
+        let app = throttled_app(db).await;
+        app.create_user("victim", PASSWORD).await;
+        // One guess each at 30 accounts, existing or not: no pair limit is reached.
+        let mut targets: Vec<_> = (0..29)
+            .map(|i| (app.address.clone(), format!("user{i}")))
+            .collect();
+        targets.push((app.address.clone(), "victim".to_owned()));
+        let (evaluated, refused) = burst(&app, "198.51.100.42", targets).await;
+        assert_eq!((evaluated, refused), (6, 24), "(401s, 429s) of 30 parallel guesses");
     }
 );

@@ -5,14 +5,14 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use super::{SessionChangeError, SessionError, Tag, Text, client_info, refuse_if_throttled};
+use super::{SessionChangeError, SessionError, Tag, Text, client_info};
 use crate::{
+    authentication,
     errors::{ApiError, api_errors},
-    passwords::{MAX_LENGTH, Password, check_new_password},
+    passwords::Password,
     security::SessionAuth,
     sessions::{Reason, Which},
     startup::AppState,
-    users,
 };
 
 /// One of the user's sessions. Never carries the token or its hash.
@@ -265,34 +265,13 @@ async fn change_password(
     body: PasswordChange,
 ) -> Result<PasswordChanged, ApiError> {
     let client = client_info(req, state.trust_proxy);
-    let ip = client.ip.as_deref();
-    let user = auth.current.user;
-    refuse_if_throttled(state, &user.username, ip).await?;
     let current = Password::new(body.current_password.0);
-    let verified = state
-        .passwords
-        .verify(&current, user.password_hash.as_deref())
-        .await?;
-    if !verified.ok {
-        state.throttle.record_failure(&user.username, ip).await?;
-        tracing::info!(target: "audit", event = "password_change_failed", user_id = %user.id, ip);
-        return Err(ApiError::WrongPassword);
-    }
-    if body.new_password.0.chars().count() > MAX_LENGTH {
-        return Err(crate::passwords::PasswordRejected::TooLong.into());
-    }
-    check_new_password(&body.new_password.0, &user.username)?;
-    let hash = state
-        .passwords
-        .hash(&Password::new(body.new_password.0))
-        .await?;
-    let (user_id, username) = (user.id, user.username.clone());
-    users::set_password_hash(&state.db, user, hash).await?;
-    state.sessions.forget_user(user_id);
-    state.throttle.record_success(&username, ip).await?;
-    let (token, session) = state.sessions.create(user_id, &client).await?;
-    tracing::info!(target: "audit", event = "password_changed", %user_id, session_id = %session.id, ip);
+    let new = Password::new(body.new_password.0);
+    let opened =
+        authentication::change_password(state, &auth.current, &current, &new, &client).await?;
     Ok(PasswordChanged::Changed(
-        state.sessions.cookie(&token, session.expires_at),
+        state
+            .sessions
+            .cookie(&opened.token, opened.session.expires_at),
     ))
 }

@@ -3,14 +3,14 @@
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
-use super::{SessionChangeError, SessionError, Tag, client_info, refuse_if_throttled};
+use super::{SessionChangeError, SessionError, Tag, client_info};
 use crate::{
+    authentication,
     errors::{ApiError, api_errors},
-    metrics::{Login, METRICS},
     security::{BasicAuth, SessionAuth, session_token},
     sessions::{Reason, Which},
     startup::AppState,
-    users::{self, User},
+    users::User,
 };
 
 #[derive(Debug, ApiResponse)]
@@ -133,43 +133,11 @@ impl AuthApi {
 
 async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<LoginOk, ApiError> {
     let client = client_info(req, state.trust_proxy);
-    let ip = client.ip.as_deref();
-    refuse_if_throttled(state, &auth.username, ip).await?;
-    let found = users::find_by_username(&state.db, &auth.username).await?;
-    // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
-    // login costs the same whatever the reason, so timing does not reveal which accounts exist.
-    let stored = found
-        .as_ref()
-        .filter(|u| u.is_active)
-        .and_then(|u| u.password_hash.as_deref());
-    let verified = state.passwords.verify(&auth.password, stored).await?;
-    let user = match found {
-        Some(user) if user.is_active && verified.ok => user,
-        other => {
-            state.throttle.record_failure(&auth.username, ip).await?;
-            METRICS.login(Login::Failed);
-            tracing::info!(
-                target: "audit",
-                event = "login_failed",
-                user_id = other.map(|u| u.id.to_string()),
-                ip
-            );
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    state.throttle.record_success(&auth.username, ip).await?;
-    let new_hash = match verified.needs_rehash {
-        true => Some(state.passwords.hash(&auth.password).await?),
-        false => None,
-    };
-    // No session fixation: whatever session the client brings is ended, never adopted.
-    if let Some(old) = session_token(req, state.sessions.cookie_name()) {
-        state.sessions.end_by_token(&old, Reason::Replaced).await?;
-    }
-    let user = users::record_login(&state.db, user, new_hash).await?;
-    let (token, session) = state.sessions.create(user.id, &client).await?;
-    METRICS.login(Login::Ok);
-    tracing::info!(target: "audit", event = "login_succeeded", user_id = %user.id, session_id = %session.id, ip);
-    let cookie = state.sessions.cookie(&token, session.expires_at);
-    Ok(LoginOk::Ok(Json(user.into()), cookie))
+    let brought = session_token(req, state.sessions.cookie_name());
+    let opened =
+        authentication::log_in(state, &auth.username, &auth.password, &client, brought).await?;
+    let cookie = state
+        .sessions
+        .cookie(&opened.token, opened.session.expires_at);
+    Ok(LoginOk::Ok(Json(opened.user.into()), cookie))
 }

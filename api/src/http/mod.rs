@@ -12,12 +12,7 @@ pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
 pub use health::{Health, HealthApi};
 
-use crate::{
-    errors::{ApiError, api_errors},
-    metrics::{Login, METRICS},
-    sessions::ClientInfo,
-    startup::AppState,
-};
+use crate::{errors::api_errors, sessions::ClientInfo};
 
 #[derive(Tags)]
 pub(crate) enum Tag {
@@ -126,20 +121,4 @@ pub fn client_info(req: &Request, trust_proxy: bool) -> ClientInfo {
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(512).collect());
     ClientInfo { user_agent, ip }
-}
-
-/// 429 when this username or address has failed too often; checked before any password work.
-pub(crate) async fn refuse_if_throttled(
-    state: &AppState,
-    username: &str,
-    ip: Option<&str>,
-) -> Result<(), ApiError> {
-    match state.throttle.check(username, ip).await? {
-        Some(retry_after) => {
-            tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
-            METRICS.login(Login::Throttled);
-            Err(ApiError::TooManyRequests { retry_after })
-        }
-        None => Ok(()),
-    }
 }

@@ -1,0 +1,244 @@
+//! The two sequences that check a password and open a session, each written once: logging in
+//! and changing one's password. The HTTP handlers only translate to and from these.
+//!
+//! Both guard against what happens *between* reading a user and acting on what was read (the
+//! password hash takes tens of milliseconds, a queue for a hashing slot longer):
+//! - the throttle slot is reserved before any hashing ([`Throttle::reserve`]), so a burst of
+//!   parallel guesses is held to the limit;
+//! - the session is inserted in the same transaction as a compare-and-set on the user row
+//!   (same epoch, same hash, still active), so a password change, deactivation or revocation
+//!   that lands during the hash wins, and the login gets the same 401 as a wrong password;
+//! - a rehash is part of that compare-and-set, so it never writes back a hash of an old
+//!   password over a new one.
+
+use entity::{session, user};
+use sea_orm::TransactionTrait;
+use uuid::Uuid;
+
+use crate::{
+    errors::ApiError,
+    metrics::{Login, METRICS},
+    passwords::{Password, check_new_password},
+    sessions::{self, ClientInfo, Current, Reason, Token, Which},
+    startup::AppState,
+    throttle::{Admission, Reservation},
+    users,
+};
+
+/// A session opened by a successful login or password change.
+#[derive(Debug)]
+pub struct Opened {
+    pub user: user::Model,
+    pub token: Token,
+    pub session: session::Model,
+}
+
+/// Logs `username` in with `password`: a new session, or the error to answer with.
+/// `brought` is the session cookie the client came with, if any; it is ended, never adopted.
+pub async fn log_in(
+    state: &AppState,
+    username: &str,
+    password: &Password,
+    client: &ClientInfo,
+    brought: Option<Token>,
+) -> Result<Opened, ApiError> {
+    let ip = client.ip.as_deref();
+    let reservation = admit(state, username, ip).await?;
+    match check_and_open(state, username, password, client).await {
+        Ok(Checked::Opened(opened)) => {
+            let opened = *opened;
+            state.throttle.succeeded(reservation).await?;
+            // After the commit: the new session is already safe whatever happens to the old.
+            if let Some(old) = brought {
+                state.sessions.end_by_token(&old, Reason::Replaced).await?;
+            }
+            METRICS.sessions_created(1);
+            METRICS.login(Login::Ok);
+            let (user_id, session_id) = (opened.user.id, opened.session.id);
+            tracing::info!(target: "audit", event = "login_succeeded", %user_id, %session_id, ip);
+            Ok(opened)
+        }
+        Ok(Checked::Refused { user_id, raced }) => {
+            state.throttle.failed(reservation);
+            METRICS.login(Login::Failed);
+            let user_id = user_id.map(|id| id.to_string());
+            tracing::info!(target: "audit", event = "login_failed", user_id, ip, raced);
+            Err(ApiError::InvalidCredentials)
+        }
+        Err(e) => {
+            // Never evaluated (no hashing slot, a database error): not a guess.
+            state.throttle.release(reservation).await;
+            Err(e)
+        }
+    }
+}
+
+enum Checked {
+    Opened(Box<Opened>),
+    /// Wrong password, unknown or inactive user, or (`raced`) the user changed while the
+    /// password was being checked.
+    Refused {
+        user_id: Option<Uuid>,
+        raced: bool,
+    },
+}
+
+async fn check_and_open(
+    state: &AppState,
+    username: &str,
+    password: &Password,
+    client: &ClientInfo,
+) -> Result<Checked, ApiError> {
+    let found = users::find_by_username(&state.db, username).await?;
+    // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
+    // login costs the same whatever the reason, so timing does not reveal which accounts exist.
+    let stored = found
+        .as_ref()
+        .filter(|u| u.is_active)
+        .and_then(|u| u.password_hash.as_deref());
+    let verified = state.passwords.verify(password, stored).await?;
+    let user = match found {
+        Some(user) if user.is_active && verified.ok => user,
+        other => {
+            return Ok(Checked::Refused {
+                user_id: other.map(|u| u.id),
+                raced: false,
+            });
+        }
+    };
+    let user_id = user.id;
+    let new_hash = match verified.needs_rehash {
+        // The rehash is an upgrade, not a condition of logging in: with every hashing slot
+        // taken it waits for the next login.
+        true => match state.passwords.hash(password).await {
+            Ok(hash) => Some(hash),
+            Err(e) => {
+                tracing::warn!(%user_id, error = %e, "rehash postponed");
+                None
+            }
+        },
+        false => None,
+    };
+    let txn = state.db.begin().await?;
+    let Some(user) = users::record_login_if_unchanged(&txn, user, new_hash).await? else {
+        txn.rollback().await?;
+        return Ok(Checked::Refused {
+            user_id: Some(user_id),
+            raced: true,
+        });
+    };
+    let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
+    txn.commit().await?;
+    Ok(Checked::Opened(Box::new(Opened {
+        user,
+        token,
+        session,
+    })))
+}
+
+/// How often a password change starts over when the user's epoch moved under it (another
+/// session logged out, a role changed) before it gives up with 503.
+const CHANGE_ATTEMPTS: usize = 3;
+
+/// Changes the password of the user whose session `current` is, after checking the current
+/// password: every session of the user ends and the caller continues in a new one.
+pub async fn change_password(
+    state: &AppState,
+    current: &Current,
+    current_password: &Password,
+    new_password: &Password,
+    client: &ClientInfo,
+) -> Result<Opened, ApiError> {
+    let ip = client.ip.as_deref();
+    let reservation = admit(state, &current.user.username, ip).await?;
+    let result = replace_password(state, current, current_password, new_password, client).await;
+    match &result {
+        Ok(_) => state.throttle.succeeded(reservation).await?,
+        Err(ApiError::WrongPassword) => {
+            state.throttle.failed(reservation);
+            let user_id = current.user.id;
+            tracing::info!(target: "audit", event = "password_change_failed", %user_id, ip);
+        }
+        Err(_) => state.throttle.release(reservation).await,
+    }
+    let opened = result?;
+    METRICS.sessions_created(1);
+    let (user_id, session_id) = (opened.user.id, opened.session.id);
+    tracing::info!(target: "audit", event = "password_changed", %user_id, %session_id, ip);
+    Ok(opened)
+}
+
+async fn replace_password(
+    state: &AppState,
+    current: &Current,
+    current_password: &Password,
+    new_password: &Password,
+    client: &ClientInfo,
+) -> Result<Opened, ApiError> {
+    let mut new_hash = None;
+    for _ in 0..CHANGE_ATTEMPTS {
+        // Read afresh, not from the session cache: the check and the compare-and-set below
+        // must be about the same row version.
+        let user = users::find_by_id(&state.db, current.user.id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(ApiError::NotAuthenticated)?;
+        let verified = state
+            .passwords
+            .verify(current_password, user.password_hash.as_deref())
+            .await?;
+        if !verified.ok || user.password_hash.is_none() {
+            return Err(ApiError::WrongPassword);
+        }
+        let hash = match &new_hash {
+            Some(hash) => String::clone(hash),
+            None => {
+                check_new_password(new_password.expose(), &user.username)?;
+                let hash = state.passwords.hash(new_password).await?;
+                new_hash = Some(hash.clone());
+                hash
+            }
+        };
+        let txn = state.db.begin().await?;
+        if !users::replace_password_hash_if_unchanged(&txn, &user, hash.clone()).await? {
+            txn.rollback().await?;
+            continue;
+        }
+        // Under the user's row lock: a revocation that committed first has taken this
+        // session with it, and one that comes later waits and ends the session made here.
+        if !sessions::exists(&txn, current.session.id).await? {
+            txn.rollback().await?;
+            return Err(ApiError::NotAuthenticated);
+        }
+        sessions::end_sessions(&txn, user.id, Which::All, Reason::PasswordChanged).await?;
+        let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
+        txn.commit().await?;
+        state.sessions.forget_user(user.id);
+        let user = user::Model {
+            password_hash: Some(hash),
+            ..user
+        };
+        return Ok(Opened {
+            user,
+            token,
+            session,
+        });
+    }
+    Err(ApiError::Busy { retry_after: 1 })
+}
+
+/// A throttle slot for this attempt, or 429.
+async fn admit(
+    state: &AppState,
+    username: &str,
+    ip: Option<&str>,
+) -> Result<Reservation, ApiError> {
+    match state.throttle.reserve(username, ip).await? {
+        Admission::Admitted(reservation) => Ok(reservation),
+        Admission::Refused { retry_after } => {
+            tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
+            METRICS.login(Login::Throttled);
+            Err(ApiError::TooManyRequests { retry_after })
+        }
+    }
+}
