@@ -67,7 +67,7 @@ pub async fn log_in(
         }
         Err(e) => {
             // Never evaluated (no hashing slot, a database error): not a guess.
-            state.throttle.release(reservation).await;
+            state.throttle.release(reservation);
             Err(e)
         }
     }
@@ -159,7 +159,7 @@ pub async fn change_password(
             let user_id = current.user.id;
             tracing::info!(target: "audit", event = "password_change_failed", %user_id, ip);
         }
-        Err(_) => state.throttle.release(reservation).await,
+        Err(_) => state.throttle.release(reservation),
     }
     let opened = result?;
     METRICS.sessions_created(1);
@@ -227,12 +227,16 @@ async fn replace_password(
     Err(ApiError::Busy { retry_after: 1 })
 }
 
-/// A throttle slot for this attempt, or 429.
+/// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had
+/// anyway, so that a flood costs no database writes.
 async fn admit(
     state: &AppState,
     username: &str,
     ip: Option<&str>,
 ) -> Result<Reservation, ApiError> {
+    if !state.passwords.has_room() {
+        return Err(ApiError::Busy { retry_after: 1 });
+    }
     match state.throttle.reserve(username, ip).await? {
         Admission::Admitted(reservation) => Ok(reservation),
         Admission::Refused { retry_after } => {

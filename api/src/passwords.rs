@@ -145,6 +145,13 @@ impl Passwords {
         self.inner.waiting.load(Ordering::Relaxed)
     }
 
+    /// Whether a job would be taken now (a free slot, or room in the queue). Not a promise:
+    /// logins use it to shed a flood before they spend database writes on it.
+    pub fn has_room(&self) -> bool {
+        self.inner.slots.available_permits() > 0
+            || self.inner.waiting.load(Ordering::Relaxed) < self.inner.queue
+    }
+
     pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
         let password = password.clone();
         let params = self.inner.params.clone();

@@ -10,7 +10,8 @@
 use chrono::Utc;
 use entity::login_throttle;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Statement, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -102,7 +103,11 @@ impl Throttle {
                     });
                 }
                 Err(e) => {
-                    self.give_back(&held).await;
+                    self.release(Reservation {
+                        held,
+                        pair: keys.pair,
+                        account: keys.account,
+                    });
                     return Err(e);
                 }
             }
@@ -150,27 +155,10 @@ impl Throttle {
         Ok(u64::try_from(wait.max(1)).unwrap_or(1))
     }
 
-    /// Returns slots. Failing to return one only errs on the safe side (a slot stays taken
-    /// until its window ends), so errors are logged, not raised.
+    /// Returns slots, in one statement. Failing to return one only errs on the safe side (a
+    /// slot stays taken until its window ends), so errors are logged, not raised.
     async fn give_back(&self, held: &[(String, i64)]) {
-        for (key, window_start) in held {
-            let result = login_throttle::Entity::update_many()
-                .col_expr(
-                    login_throttle::Column::Failures,
-                    sea_orm::sea_query::ExprTrait::sub(
-                        sea_orm::sea_query::Expr::col(login_throttle::Column::Failures),
-                        1,
-                    ),
-                )
-                .filter(login_throttle::Column::Key.eq(key.as_str()))
-                .filter(login_throttle::Column::WindowStart.eq(*window_start))
-                .filter(login_throttle::Column::Failures.gt(0))
-                .exec(&self.db)
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "could not return a login throttle slot");
-            }
-        }
+        give_back(&self.db, held).await;
     }
 
     /// The attempt was a wrong password: its slots stay counted.
@@ -179,8 +167,11 @@ impl Throttle {
     }
 
     /// The attempt was never evaluated (no hashing slot, a database error): it does not count.
-    pub async fn release(&self, reservation: Reservation) {
-        self.give_back(&reservation.held).await;
+    /// Done in the background: after a database error the pool may take its whole acquire
+    /// timeout to fail again, and the client's 503 must not wait for that.
+    pub fn release(&self, reservation: Reservation) {
+        let db = self.db.clone();
+        tokio::spawn(async move { give_back(&db, &reservation.held).await });
     }
 
     /// A right password clears the account's counters (this address's and the global one)
@@ -212,6 +203,33 @@ impl Throttle {
             .exec(&self.db)
             .await?;
         Ok(res.rows_affected)
+    }
+}
+
+async fn give_back(db: &DatabaseConnection, held: &[(String, i64)]) {
+    if held.is_empty() {
+        return;
+    }
+    let slots = held
+        .iter()
+        .fold(Condition::any(), |any, (key, window_start)| {
+            any.add(
+                Condition::all()
+                    .add(login_throttle::Column::Key.eq(key.as_str()))
+                    .add(login_throttle::Column::WindowStart.eq(*window_start)),
+            )
+        });
+    let result = login_throttle::Entity::update_many()
+        .col_expr(
+            login_throttle::Column::Failures,
+            sea_orm::sea_query::ExprTrait::sub(Expr::col(login_throttle::Column::Failures), 1),
+        )
+        .filter(slots)
+        .filter(login_throttle::Column::Failures.gt(0))
+        .exec(db)
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not return login throttle slots");
     }
 }
 

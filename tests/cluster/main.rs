@@ -540,7 +540,9 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
         dir.path().join("spa-auth.db").display()
     );
     create_user(&url, "alice", "correct horse battery").await;
-    let mut server = Server::spawn("s", &url, &[], dir.path());
+    // Ten logins at once for one account from one address: more than the default pair limit
+    // lets be evaluated at the same time (each holds its throttle slot until it is decided).
+    let mut server = Server::spawn("s", &url, &["--throttle-per-pair", "20"], dir.path());
     let port = server.ready().await;
     let http = client();
     // Connections open before the signal: the logins go out on them at once.
