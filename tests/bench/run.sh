@@ -43,6 +43,10 @@ for v in $(env | grep -oE '^(SPA_AUTH_[A-Z0-9_]*|DATABASE_URL)=' | tr -d =); do 
 
 put() { echo "$1=$2" >>"$RES"; }
 LOW=(--argon2-memory-kib 8 --argon2-iterations 1)
+# The login runs send every attempt for one account from one address, as no real crowd does:
+# with the default limits the throttle would refuse all but the first few at once (each
+# attempt holds its slot until it is decided). Out of reach here, so that they measure hashing.
+UNTHROTTLED=(--throttle-per-pair 100000000 --throttle-per-ip 100000000 --throttle-per-account 100000000)
 
 # start NAME DATABASE_URL [serve flags...]: sets SERVER_PID and URL
 start() {
@@ -106,7 +110,7 @@ bench_backend() {
   stop
 
   step "$B: logins with the default (OWASP) argon2 parameters"
-  start "$B-owasp" "$db"
+  start "$B-owasp" "$db" "${UNTHROTTLED[@]}"
   # The time of one hash, measured just before and just after the throughput run (other work
   # on this machine moves it); the bound uses the mean of the two medians.
   json_put "seqlogin1.$B" "$(python3 "$BENCH_DIR/bench.py" seqlogin "$URL" bench 'correct horse battery' 15)"
@@ -123,7 +127,7 @@ bench_backend() {
   stop
 
   step "$B: memory under 1,000 concurrent logins (fresh server)"
-  start "$B-rss" "$db"
+  start "$B-rss" "$db" "${UNTHROTTLED[@]}"
   python3 "$BENCH_DIR/bench.py" seqlogin "$URL" bench 'correct horse battery' 3 >/dev/null
   curl -fsS -o /dev/null -H "Cookie: __Host-session=$(head -1 "$COOKIES")" "$URL/api/me"
   put "rss.$B.base_kib" "$(rss_kib "$SERVER_PID" VmRSS)"
