@@ -49,7 +49,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("the service is busy; retry after {retry_after} seconds")]
     Busy { retry_after: u64 },
-    #[error("the database is unavailable")]
+    /// Any database error. Only an outage (see [`is_outage`]) is a 503 `unavailable`: anything
+    /// else is a fault of ours, a 500 `internal`, so that no request can fake "database down".
+    #[error("{}", if is_outage(.0) { "the database is unavailable" } else { "internal error" })]
     Database(#[from] sea_orm::DbErr),
     #[error("the database is unavailable")]
     Unavailable,
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Database(e) if !is_outage(e) => "internal",
             ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Database(e) if !is_outage(e) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -101,7 +105,8 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 Some(*retry_after)
             }
-            ApiError::Database(_) | ApiError::Unavailable => Some(1),
+            ApiError::Database(e) => is_outage(e).then_some(1),
+            ApiError::Unavailable => Some(1),
             _ => None,
         }
     }
@@ -118,11 +123,55 @@ impl ApiError {
         match self {
             ApiError::Database(err) => {
                 crate::metrics::METRICS.db_error();
-                tracing::error!(error = %err, "database error");
+                tracing::error!(error = %err, outage = is_outage(err), "database error");
             }
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => {}
         }
+    }
+}
+
+/// Whether a database error means the database cannot be reached or cannot serve right now
+/// (waiting may help: 503), as opposed to a query it refused (a bug of ours: 500). Connection,
+/// pool, I/O and protocol failures are outages; so are the server's own "cannot serve" answers:
+/// PostgreSQL's connection (08), resources (53), shutdown (57P), system (58) and contention
+/// (40001, 40P01) classes, and SQLite's busy, locked, out-of-memory, I/O, full and cannot-open.
+pub fn is_outage(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match &**sqlx {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                ["08", "53", "57P", "58", "40001", "40P01"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            } else if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLite's extended result code; its low byte is the primary one.
+                let primary = db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
+                // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN.
+                matches!(primary, Some(5 | 6 | 7 | 10 | 13 | 14))
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 

@@ -17,6 +17,7 @@ mod users;
 // metrics, property tests.
 mod account;
 mod csrf;
+mod db_faults;
 mod hygiene;
 mod limits;
 mod metrics;
