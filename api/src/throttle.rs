@@ -22,7 +22,12 @@ struct Keys {
 }
 
 fn keys(username: &str, ip: Option<&str>) -> Keys {
-    let user = username_key(username);
+    // A hash, so that no client text (a NUL, say) ever reaches the database.
+    use sha2::{Digest, Sha256};
+    let user: String = Sha256::digest(username_key(username).as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let ip = ip.unwrap_or("unknown");
     Keys {
         pair: format!("pair:{ip}|{user}"),

@@ -14,10 +14,10 @@ use crate::support_account::{open_session, send};
 
 /// A raw HTTP/1.1 response.
 #[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Raw {
@@ -86,7 +86,12 @@ fn parse_raw(bytes: &[u8]) -> Raw {
 
 /// Writes `parts` to a fresh connection, pausing `pause` between them, then reads the
 /// response until the server closes the connection (at most `read_for`).
-async fn raw_exchange(port: u16, parts: &[&[u8]], pause: Duration, read_for: Duration) -> Raw {
+pub(crate) async fn raw_exchange(
+    port: u16,
+    parts: &[&[u8]],
+    pause: Duration,
+    read_for: Duration,
+) -> Raw {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let parts: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();

@@ -16,6 +16,7 @@ mod users;
 // Account security: CSRF, throttling, sessions and password, roles, hygiene, limits, SPA,
 // metrics, property tests.
 mod account;
+mod control_chars;
 mod csrf;
 mod db_faults;
 mod hygiene;
