@@ -148,6 +148,10 @@ pub struct ServeSettings {
     /// is closed: idle keep-alives, and clients that stall in the middle of their headers.
     #[arg(long, env = "SPA_AUTH_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+    /// A request's head (request line and headers) must arrive within this time from its
+    /// first byte, however steadily it trickles; slower clients are disconnected.
+    #[arg(long, env = "SPA_AUTH_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
     /// Serve Prometheus metrics at `/metrics` on this separate address (e.g. 127.0.0.1:9090).
     /// Off by default: metrics describe traffic and should not be public.
     #[arg(long, env = "SPA_AUTH_METRICS_BIND")]
@@ -195,6 +199,8 @@ pub enum ConfigError {
         "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
     )]
     InvalidOrigin(String),
+    #[error("the header timeout must be positive")]
+    NoHeaderTimeout,
 }
 
 impl SessionSettings {
@@ -243,6 +249,9 @@ impl ServeSettings {
             if !is_origin(origin) {
                 return Err(ConfigError::InvalidOrigin(origin.clone()));
             }
+        }
+        if self.header_timeout.is_zero() {
+            return Err(ConfigError::NoHeaderTimeout);
         }
         if self.password.concurrency() == 0 {
             return Err(ConfigError::NoHashConcurrency);
