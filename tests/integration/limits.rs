@@ -29,7 +29,7 @@ impl Raw {
     }
 
     /// Checks a JSON `{code, message}` error of this status and code.
-    fn assert_error(&self, status: u16, code: &str) {
+    pub(crate) fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{self:?}");
         let ct = self.header("content-type").unwrap_or_default();
         assert!(ct.starts_with("application/json"), "not JSON: {self:?}");
