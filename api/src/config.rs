@@ -134,6 +134,12 @@ pub struct ServeSettings {
     /// They must be same-site with this service, since the cookie is `SameSite=Lax` or `Strict`.
     #[arg(long, env = "SPA_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
     pub trusted_origins: Vec<String>,
+    /// The URL people reach the service at (`https://auth.example.com`): scheme, host and
+    /// optional port, no path. When set, a state-changing request's `Origin` must be exactly
+    /// this or a trusted origin, scheme and port included; without it, `Origin` is compared
+    /// with the request's `Host`, which carries no scheme.
+    #[arg(long, env = "SPA_AUTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Directory of a built SPA to serve at `/` (client routes fall back to its index.html;
     /// `/api/*` never does). Without it, only the API is served.
     #[arg(long, env = "SPA_AUTH_SPA_DIR")]
@@ -199,6 +205,10 @@ pub enum ConfigError {
         "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
     )]
     InvalidOrigin(String),
+    #[error(
+        "public URL {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
+    )]
+    InvalidPublicUrl(String),
     #[error("the header timeout must be positive")]
     NoHeaderTimeout,
 }
@@ -249,6 +259,11 @@ impl ServeSettings {
             if !is_origin(origin) {
                 return Err(ConfigError::InvalidOrigin(origin.clone()));
             }
+        }
+        if let Some(url) = &self.public_url
+            && crate::csrf::SiteOrigin::parse(url).is_none()
+        {
+            return Err(ConfigError::InvalidPublicUrl(url.clone()));
         }
         if self.header_timeout.is_zero() {
             return Err(ConfigError::NoHeaderTimeout);

@@ -15,7 +15,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use crate::{
     cache::DbHealth,
     config::{ConfigError, DatabaseSettings, ServeSettings},
-    csrf::CrossOrigin,
+    csrf::{CrossOrigin, SiteOrigin},
     errors::{ApiError, ErrorBody},
     http::{AccountApi, AuthApi, HealthApi},
     passwords::Passwords,
@@ -294,7 +294,10 @@ impl Application {
             acceptor,
             metrics_acceptor,
             state,
-            cross_origin: CrossOrigin::new(&settings.trusted_origins),
+            cross_origin: CrossOrigin::new(
+                &settings.trusted_origins,
+                settings.public_url.as_deref().and_then(SiteOrigin::parse),
+            ),
             limits: BodyLimits {
                 max_bytes: settings.max_body_bytes,
                 timeout: settings.body_timeout,
