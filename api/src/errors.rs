@@ -23,6 +23,36 @@ impl Example for ErrorBody {
     }
 }
 
+/// One example body for every code the service answers with, for the spec's examples
+/// (`spec::finish` picks each response's own from its description).
+pub fn example_bodies() -> Vec<ErrorBody> {
+    use crate::passwords::PasswordRejected;
+    let mut bodies: Vec<ErrorBody> = [
+        ApiError::BadRequest("malformed request: the message says what is wrong".into()),
+        ApiError::InvalidCredentials,
+        ApiError::NotAuthenticated,
+        ApiError::CsrfRejected,
+        ApiError::WrongPassword,
+        ApiError::PasswordRejected(PasswordRejected::TooCommon),
+        ApiError::RequestTimeout,
+        ApiError::NotFound,
+        ApiError::HeadersTooLarge,
+        ApiError::PayloadTooLarge,
+        ApiError::TooManyRequests { retry_after: 60 },
+        ApiError::Unavailable,
+        ApiError::Internal(String::new()),
+    ]
+    .iter()
+    .map(ApiError::body)
+    .collect();
+    // Answered by the middleware that puts poem's own errors in the Error shape.
+    bodies.push(ErrorBody {
+        code: "unsupported_media_type".into(),
+        message: "the request body must be application/json".into(),
+    });
+    bodies
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -230,7 +260,7 @@ macro_rules! api_errors {
                     #[oai(header = "Retry-After")] Option<u64>,
                 ),
             )*
-            /// An unexpected error; details are in the server log.
+            /// An unexpected error (`internal`); details are in the server log.
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
         }
