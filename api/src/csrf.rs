@@ -51,7 +51,7 @@ impl SiteOrigin {
             None => default_port,
         };
         let bracketed = host.starts_with('[') && host.ends_with(']');
-        let host_char = |c: char| c.is_ascii_alphanumeric() || "-.".contains(c);
+        let host_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
         let valid = !host.is_empty()
             && (if bracketed {
                 host[1..host.len() - 1]
