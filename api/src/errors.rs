@@ -284,3 +284,50 @@ macro_rules! api_errors {
     };
 }
 pub(crate) use api_errors;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
+
+    use super::*;
+
+    fn query(err: sqlx::Error) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+    }
+
+    #[test]
+    fn only_outages_are_unavailable() {
+        let outages = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::Internal("refused".into())),
+            query(sqlx::Error::PoolTimedOut),
+            query(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())),
+        ];
+        for err in outages {
+            let api = ApiError::Database(err);
+            assert_eq!(
+                (api.status(), api.code()),
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            );
+            assert_eq!(api.retry_after(), Some(1));
+        }
+        let faults = [
+            DbErr::Type("bad column".into()),
+            DbErr::RecordNotUpdated,
+            query(sqlx::Error::ColumnNotFound("x".into())),
+        ];
+        for err in faults {
+            let api = ApiError::Database(err);
+            assert_eq!(
+                (api.status(), api.code()),
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            );
+            assert_eq!(
+                (api.retry_after(), api.to_string().as_str()),
+                (None, "internal error")
+            );
+        }
+    }
+}
