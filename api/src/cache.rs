@@ -195,11 +195,22 @@ pub async fn watch(
                 since = started - OVERLAP_MS;
             }
             Err(e) => {
+                let outage = crate::errors::is_outage(&e);
                 if cache.usable.swap(false, Ordering::AcqRel) {
-                    tracing::warn!(error = %e, "database unreachable; session cache emptied and bypassed");
+                    match outage {
+                        true => {
+                            tracing::warn!(error = %e, "database unreachable; session cache emptied and bypassed")
+                        }
+                        false => {
+                            tracing::error!(error = %e, "invalidation poll failed; session cache emptied and bypassed")
+                        }
+                    }
                 }
                 cache.clear();
-                health.set(false);
+                // A poll the database answered with a refusal (a fault of ours, not an outage)
+                // shows it reachable: API calls must not all become 503s. The cache stays
+                // bypassed all the same, since it cannot be kept honest.
+                health.set(!outage);
             }
         }
     }

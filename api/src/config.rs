@@ -134,6 +134,12 @@ pub struct ServeSettings {
     /// They must be same-site with this service, since the cookie is `SameSite=Lax` or `Strict`.
     #[arg(long, env = "SPA_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
     pub trusted_origins: Vec<String>,
+    /// The URL people reach the service at (`https://auth.example.com`): scheme, host and
+    /// optional port, no path. When set, a state-changing request's `Origin` must be exactly
+    /// this or a trusted origin, scheme and port included; without it, `Origin` is compared
+    /// with the request's `Host`, which carries no scheme.
+    #[arg(long, env = "SPA_AUTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Directory of a built SPA to serve at `/` (client routes fall back to its index.html;
     /// `/api/*` never does). Without it, only the API is served.
     #[arg(long, env = "SPA_AUTH_SPA_DIR")]
@@ -148,6 +154,10 @@ pub struct ServeSettings {
     /// is closed: idle keep-alives, and clients that stall in the middle of their headers.
     #[arg(long, env = "SPA_AUTH_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
+    /// A request's head (request line and headers) must arrive within this time from its
+    /// first byte, however steadily it trickles; slower clients are disconnected.
+    #[arg(long, env = "SPA_AUTH_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
     /// Serve Prometheus metrics at `/metrics` on this separate address (e.g. 127.0.0.1:9090).
     /// Off by default: metrics describe traffic and should not be public.
     #[arg(long, env = "SPA_AUTH_METRICS_BIND")]
@@ -195,6 +205,12 @@ pub enum ConfigError {
         "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
     )]
     InvalidOrigin(String),
+    #[error(
+        "public URL {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
+    )]
+    InvalidPublicUrl(String),
+    #[error("the header timeout must be positive")]
+    NoHeaderTimeout,
 }
 
 impl SessionSettings {
@@ -243,6 +259,14 @@ impl ServeSettings {
             if !is_origin(origin) {
                 return Err(ConfigError::InvalidOrigin(origin.clone()));
             }
+        }
+        if let Some(url) = &self.public_url
+            && crate::csrf::SiteOrigin::parse(url).is_none()
+        {
+            return Err(ConfigError::InvalidPublicUrl(url.clone()));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(ConfigError::NoHeaderTimeout);
         }
         if self.password.concurrency() == 0 {
             return Err(ConfigError::NoHashConcurrency);

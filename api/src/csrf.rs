@@ -15,15 +15,72 @@ use poem::{
 
 use crate::errors::ApiError;
 
+/// An origin as browsers compare them: scheme, host and port, the port explicit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteOrigin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl SiteOrigin {
+    /// Parses `scheme://host[:port]`, with a trailing `/` allowed (a base URL) and nothing
+    /// else after the authority. Scheme and host are compared ignoring case, and a default
+    /// port is the same as none.
+    pub fn parse(s: &str) -> Option<SiteOrigin> {
+        let (scheme, rest) = s.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        // A path, query, fragment or user info is not part of an origin.
+        if authority.contains(['/', '?', '#', '@']) {
+            return None;
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            // `[::1]` has colons of its own; a port follows the bracket.
+            Some((host, port)) if !port.contains(']') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        let port = match port {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => default_port,
+        };
+        let bracketed = host.starts_with('[') && host.ends_with(']');
+        let host_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
+        let valid = !host.is_empty()
+            && (if bracketed {
+                host[1..host.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok()
+            } else {
+                host.chars().all(host_char)
+            });
+        valid.then(|| SiteOrigin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct CrossOrigin {
     trusted: Arc<HashSet<String>>,
+    /// Where people reach the service, when configured: then an `Origin` must be exactly
+    /// this (or trusted), scheme and port included, rather than merely match `Host`.
+    public: Option<SiteOrigin>,
 }
 
 impl CrossOrigin {
-    pub fn new(trusted: &[String]) -> Self {
+    pub fn new(trusted: &[String], public: Option<SiteOrigin>) -> Self {
         CrossOrigin {
             trusted: Arc::new(trusted.iter().map(|o| o.to_ascii_lowercase()).collect()),
+            public,
         }
     }
 
@@ -40,12 +97,17 @@ impl CrossOrigin {
             return true;
         }
         let trusted = self.trusted_origin(req).is_some();
+        let origin = req.headers().get(header::ORIGIN);
+        if let (Some(public), Some(origin)) = (&self.public, origin) {
+            let origin = origin.to_str().ok().and_then(SiteOrigin::parse);
+            return trusted || origin.as_ref() == Some(public);
+        }
         match req.headers().get("sec-fetch-site").map(|v| v.as_bytes()) {
             Some(b"same-origin" | b"none") => return true,
             Some(_) => return trusted,
             None => {}
         }
-        let Some(origin) = req.headers().get(header::ORIGIN) else {
+        let Some(origin) = origin else {
             return true;
         };
         let host = req
@@ -59,6 +121,7 @@ impl CrossOrigin {
             .or_else(|| origin.as_bytes().strip_prefix(b"http://"));
         // Host carries no scheme, so an http->https request looks same-origin here; browsers
         // new enough to matter send Sec-Fetch-Site, and HSTS covers the rest (as Go argues).
+        // Setting the public URL closes this gap.
         match (origin_host, host) {
             (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => true,
             _ => trusted,
@@ -148,7 +211,7 @@ mod tests {
 
     #[test]
     fn go_style_decisions() {
-        let p = CrossOrigin::new(&["https://app.example.com".into()]);
+        let p = CrossOrigin::new(&["https://app.example.com".into()], None);
         let host = ("host", "auth.example.com");
         assert!(p.allows(&req(Method::GET, &[("sec-fetch-site", "cross-site")])));
         assert!(p.allows(&req(Method::POST, &[("sec-fetch-site", "same-origin")])));
@@ -172,5 +235,56 @@ mod tests {
                 ("origin", "https://app.example.com")
             ]
         )));
+    }
+
+    #[test]
+    fn origins_compare_by_scheme_host_and_port() {
+        let o = |s: &str| SiteOrigin::parse(s);
+        assert_eq!(
+            o("https://Auth.Example.com/"),
+            o("https://auth.example.com:443")
+        );
+        let v6 = o("http://[::1]:8080").map(|o| (o.host, o.port));
+        assert_eq!(v6, Some(("[::1]".to_owned(), 8080)));
+        assert_ne!(o("http://auth.example.com"), o("https://auth.example.com"));
+        assert_ne!(
+            o("https://auth.example.com"),
+            o("https://auth.example.com:8443")
+        );
+        for bad in [
+            "auth.example.com",
+            "ftp://auth.example.com",
+            "https://",
+            "https://auth.example.com/app",
+            "https://auth.example.com?x=1",
+            "https://user@auth.example.com",
+            "https://auth.example.com:",
+            "https://auth.example.com:99999",
+            "https://auth example.com",
+            "null",
+        ] {
+            assert_eq!(o(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn with_a_public_url_the_origin_must_be_it_exactly() {
+        let p = CrossOrigin::new(
+            &["https://app.example.com".into()],
+            SiteOrigin::parse("https://auth.example.com"),
+        );
+        let post = |h: &[(&str, &str)]| p.allows(&req(Method::POST, h));
+        let host = ("host", "auth.example.com");
+        assert!(post(&[host, ("origin", "https://auth.example.com")]));
+        assert!(!post(&[host, ("origin", "http://auth.example.com")]));
+        assert!(!post(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://auth.example.com")
+        ]));
+        assert!(post(&[
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://app.example.com")
+        ]));
+        assert!(post(&[host]));
     }
 }

@@ -23,6 +23,36 @@ impl Example for ErrorBody {
     }
 }
 
+/// One example body for every code the service answers with, for the spec's examples
+/// (`spec::finish` picks each response's own from its description).
+pub fn example_bodies() -> Vec<ErrorBody> {
+    use crate::passwords::PasswordRejected;
+    let mut bodies: Vec<ErrorBody> = [
+        ApiError::BadRequest("malformed request: the message says what is wrong".into()),
+        ApiError::InvalidCredentials,
+        ApiError::NotAuthenticated,
+        ApiError::CsrfRejected,
+        ApiError::WrongPassword,
+        ApiError::PasswordRejected(PasswordRejected::TooCommon),
+        ApiError::RequestTimeout,
+        ApiError::NotFound,
+        ApiError::HeadersTooLarge,
+        ApiError::PayloadTooLarge,
+        ApiError::TooManyRequests { retry_after: 60 },
+        ApiError::Unavailable,
+        ApiError::Internal(String::new()),
+    ]
+    .iter()
+    .map(ApiError::body)
+    .collect();
+    // Answered by the middleware that puts poem's own errors in the Error shape.
+    bodies.push(ErrorBody {
+        code: "unsupported_media_type".into(),
+        message: "the request body must be application/json".into(),
+    });
+    bodies
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -49,7 +79,9 @@ pub enum ApiError {
     TooManyRequests { retry_after: u64 },
     #[error("the service is busy; retry after {retry_after} seconds")]
     Busy { retry_after: u64 },
-    #[error("the database is unavailable")]
+    /// Any database error. Only an outage (see [`is_outage`]) is a 503 `unavailable`: anything
+    /// else is a fault of ours, a 500 `internal`, so that no request can fake "database down".
+    #[error("{}", if is_outage(.0) { "the database is unavailable" } else { "internal error" })]
     Database(#[from] sea_orm::DbErr),
     #[error("the database is unavailable")]
     Unavailable,
@@ -71,6 +103,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Database(e) if !is_outage(e) => "internal",
             ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -88,6 +121,7 @@ impl ApiError {
             ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Database(e) if !is_outage(e) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Busy { .. } | ApiError::Database(_) | ApiError::Unavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -101,7 +135,8 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
                 Some(*retry_after)
             }
-            ApiError::Database(_) | ApiError::Unavailable => Some(1),
+            ApiError::Database(e) => is_outage(e).then_some(1),
+            ApiError::Unavailable => Some(1),
             _ => None,
         }
     }
@@ -118,11 +153,55 @@ impl ApiError {
         match self {
             ApiError::Database(err) => {
                 crate::metrics::METRICS.db_error();
-                tracing::error!(error = %err, "database error");
+                tracing::error!(error = %err, outage = is_outage(err), "database error");
             }
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             _ => {}
         }
+    }
+}
+
+/// Whether a database error means the database cannot be reached or cannot serve right now
+/// (waiting may help: 503), as opposed to a query it refused (a bug of ours: 500). Connection,
+/// pool, I/O and protocol failures are outages; so are the server's own "cannot serve" answers:
+/// PostgreSQL's connection (08), resources (53), shutdown (57P), system (58) and contention
+/// (40001, 40P01) classes, and SQLite's busy, locked, out-of-memory, I/O, full and cannot-open.
+pub fn is_outage(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match &**sqlx {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                ["08", "53", "57P", "58", "40001", "40P01"]
+                    .iter()
+                    .any(|class| code.starts_with(class))
+            } else if db
+                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                .is_some()
+            {
+                // SQLite's extended result code; its low byte is the primary one.
+                let primary = db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff);
+                // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN.
+                matches!(primary, Some(5 | 6 | 7 | 10 | 13 | 14))
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }
 
@@ -181,7 +260,7 @@ macro_rules! api_errors {
                     #[oai(header = "Retry-After")] Option<u64>,
                 ),
             )*
-            /// An unexpected error; details are in the server log.
+            /// An unexpected error (`internal`); details are in the server log.
             #[oai(status = 500)]
             Internal(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
         }
@@ -205,3 +284,50 @@ macro_rules! api_errors {
     };
 }
 pub(crate) use api_errors;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr, sqlx};
+
+    use super::*;
+
+    fn query(err: sqlx::Error) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+    }
+
+    #[test]
+    fn only_outages_are_unavailable() {
+        let outages = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::Conn(RuntimeErr::Internal("refused".into())),
+            query(sqlx::Error::PoolTimedOut),
+            query(sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into())),
+        ];
+        for err in outages {
+            let api = ApiError::Database(err);
+            assert_eq!(
+                (api.status(), api.code()),
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            );
+            assert_eq!(api.retry_after(), Some(1));
+        }
+        let faults = [
+            DbErr::Type("bad column".into()),
+            DbErr::RecordNotUpdated,
+            query(sqlx::Error::ColumnNotFound("x".into())),
+        ];
+        for err in faults {
+            let api = ApiError::Database(err);
+            assert_eq!(
+                (api.status(), api.code()),
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            );
+            assert_eq!(
+                (api.retry_after(), api.to_string().as_str()),
+                (None, "internal error")
+            );
+        }
+    }
+}

@@ -10,6 +10,7 @@ pub mod django;
 pub mod docs;
 pub mod errors;
 pub mod hash_pool;
+pub mod head_timeout;
 pub mod http;
 pub mod metrics;
 pub mod passwords;

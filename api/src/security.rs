@@ -21,7 +21,6 @@ use crate::{
     passwords::{MAX_LENGTH, Password},
     sessions::{Current, Token},
     startup::AppState,
-    users::MAX_USERNAME,
 };
 
 pub const BASIC_AUTH: &str = "basicAuth";
@@ -59,12 +58,8 @@ pub fn parse_basic(value: Option<&HeaderValue>) -> Result<BasicAuth, ApiError> {
     let (username, password) = decoded
         .split_once(':')
         .ok_or_else(|| bad("the Basic credentials must be username:password"))?;
-    if username.is_empty() {
-        return Err(bad("the username is empty"));
-    }
-    if username.chars().count() > MAX_USERNAME {
-        return Err(bad("the username is longer than 150 characters"));
-    }
+    // An empty, overlong or control-character username is still well-formed Basic: it is a
+    // user that cannot exist, answered as any unknown user (`users::find_by_username`).
     if password.chars().count() > MAX_LENGTH {
         return Err(bad("the password is longer than 1024 characters"));
     }

@@ -1,13 +1,16 @@
 //! Serves a built single-page app from the same origin as the API, so the SPA needs no CORS
 //! and the cookie needs no `SameSite=None`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, Request, Response,
-    endpoint::{BoxEndpoint, StaticFilesEndpoint},
+    endpoint::{BoxEndpoint, StaticFileEndpoint},
+    error::ResponseError,
     http::{HeaderValue, Method, header},
 };
+
+use crate::errors::ApiError;
 
 /// The SPA may load scripts, styles and data only from this origin and may not be framed.
 /// Vite's build has no inline script, so no `'unsafe-inline'` is needed.
@@ -31,20 +34,9 @@ where
     let Some(dir) = dir else {
         return api;
     };
-    // A missing asset is a 404, not index.html: a stale page asking for an old bundle should
-    // fail visibly rather than run HTML as JavaScript.
-    let assets = StaticFilesEndpoint::new(&dir)
-        .map_to_response()
-        .around(|ep, req| with_headers(ep, req, IMMUTABLE))
-        .boxed();
-    let pages = StaticFilesEndpoint::new(dir)
-        .index_file("index.html")
-        // Client-side routes (`/sessions`, `/password`) are served index.html.
-        .fallback_to_index()
-        .map_to_response()
-        .around(|ep, req| with_headers(ep, req, "no-cache"))
-        .boxed();
-    ApiOrSpa { api, assets, pages }.boxed()
+    // Canonical, so that what a request resolves to can be compared with it.
+    let root = dir.canonicalize().unwrap_or(dir);
+    ApiOrSpa { api, root }.boxed()
 }
 
 /// Vite puts content-hashed files under `/assets/`: a new build has new names, so they may be
@@ -53,35 +45,78 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 struct ApiOrSpa {
     api: BoxEndpoint<'static, Response>,
-    assets: BoxEndpoint<'static, Response>,
-    pages: BoxEndpoint<'static, Response>,
+    root: PathBuf,
+}
+
+/// What a request path names in the SPA directory.
+#[derive(Debug, PartialEq, Eq)]
+enum Resolved {
+    /// A file inside the directory (symlinks resolved).
+    File(PathBuf),
+    /// Nothing: a client route, or a missing asset.
+    Missing,
+    /// A dotfile, or something outside the directory: never served, never described.
+    Refused,
+}
+
+/// Resolves a request path in `root` (canonical). Dot segments are refused outright, so
+/// neither `..` (however encoded) nor `.env` or `.git/` is ever looked up; `/.well-known/`
+/// is the one exception, being public by definition (RFC 8615: security.txt, app links,
+/// which a build ships from its `public/`). Whatever the path resolves to, symlinks
+/// included, must still be inside `root`.
+fn resolve(root: &Path, path: &str) -> Resolved {
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return Resolved::Refused;
+    };
+    let mut candidate = root.to_path_buf();
+    for (i, segment) in decoded.split('/').filter(|s| !s.is_empty()).enumerate() {
+        if segment.starts_with('.') && !(i == 0 && segment == ".well-known") {
+            return Resolved::Refused;
+        }
+        candidate.push(segment);
+    }
+    if candidate.is_dir() {
+        candidate.push("index.html");
+    }
+    match candidate.canonicalize() {
+        Ok(real) if !real.starts_with(root) => Resolved::Refused,
+        Ok(real) if real.is_file() => Resolved::File(real),
+        _ => Resolved::Missing,
+    }
 }
 
 impl Endpoint for ApiOrSpa {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if is_api_path(req.uri().path()) {
+        let path = req.uri().path().to_owned();
+        if is_api_path(&path) {
             return self.api.call(req).await;
         }
-        // The static files endpoint answers GET only; hyper drops the body of a HEAD answer.
-        if req.method() == Method::HEAD {
-            req.set_method(Method::GET);
+        // Files answer GET only; hyper drops the body of a HEAD answer.
+        match *req.method() {
+            Method::GET => {}
+            Method::HEAD => req.set_method(Method::GET),
+            _ => return Err(poem::error::MethodNotAllowedError.into()),
         }
-        if req.uri().path().starts_with("/assets/") {
-            self.assets.call(req).await
-        } else {
-            self.pages.call(req).await
-        }
+        let asset = path.starts_with("/assets/");
+        // A missing asset is a 404, not index.html: a stale page asking for an old bundle
+        // should fail visibly rather than run HTML as JavaScript. Client-side routes
+        // (`/sessions`, `/password`) are served index.html.
+        let file = match resolve(&self.root, &path) {
+            Resolved::File(file) => file,
+            Resolved::Missing if !asset => self.root.join("index.html"),
+            Resolved::Missing | Resolved::Refused => {
+                return with_headers(ApiError::NotFound.as_response(), "no-store");
+            }
+        };
+        let cache = if asset { IMMUTABLE } else { "no-cache" };
+        let resp = StaticFileEndpoint::new(file).get_response(req).await;
+        with_headers(resp, cache)
     }
 }
 
-async fn with_headers<E: Endpoint<Output = Response>>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-    cache: &'static str,
-) -> poem::Result<Response> {
-    let mut resp = ep.get_response(req).await;
+fn with_headers(mut resp: Response, cache: &'static str) -> poem::Result<Response> {
     let cache = if resp.status().is_success() {
         cache
     } else {
@@ -107,5 +142,40 @@ mod tests {
         assert!(is_api_path("/healthz"));
         assert!(!is_api_path("/apiary"));
         assert!(!is_api_path("/sessions"));
+    }
+
+    #[test]
+    fn only_files_inside_the_directory_resolve() {
+        let dir = std::env::temp_dir().join(format!("spa-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("assets")).expect("temp dir");
+        std::fs::create_dir_all(dir.join(".well-known")).expect("temp dir");
+        for file in [
+            "index.html",
+            "assets/a.js",
+            ".env",
+            ".well-known/security.txt",
+        ] {
+            std::fs::write(dir.join(file), "x").expect("temp file");
+        }
+        let root = dir.canonicalize().expect("canonical");
+        let file = |p: &str| Resolved::File(root.join(p));
+        assert_eq!(resolve(&root, "/assets/a.js"), file("assets/a.js"));
+        assert_eq!(resolve(&root, "/"), file("index.html"));
+        assert_eq!(resolve(&root, "/sessions"), Resolved::Missing);
+        assert_eq!(
+            resolve(&root, "/.well-known/security.txt"),
+            file(".well-known/security.txt")
+        );
+        for refused in [
+            "/.env",
+            "/..%2fx",
+            "/%2e%2e/x",
+            "/assets/../.env",
+            "/a/.git/config",
+            "/%ff",
+        ] {
+            assert_eq!(resolve(&root, refused), Resolved::Refused, "{refused}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -58,30 +58,73 @@ pub fn finish(spec: String) -> String {
         }
     }
     canonical_header_names(&mut doc);
+    error_examples(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or(spec)
 }
 
-/// poem-openapi writes response header names in capitals (`SET-COOKIE`); HTTP does not care,
-/// but generated clients use the names as keys, so they get their usual spelling.
-fn canonical_header_names(doc: &mut Json) {
+/// Calls `f` with the status and object of every response of every operation.
+fn for_each_response(doc: &mut Json, mut f: impl FnMut(&str, &mut Json)) {
     let Some(Json::Object(paths)) = doc.get_mut("paths") else {
         return;
     };
     for (_, item) in paths.iter_mut() {
         let Json::Object(ops) = item else { continue };
         for (_, op) in ops.iter_mut() {
-            let Some(Json::Object(responses)) = op.get_mut("responses") else {
-                continue;
-            };
-            for (_, response) in responses.iter_mut() {
-                if let Some(Json::Object(headers)) = response.get_mut("headers") {
-                    for (name, _) in headers.iter_mut() {
-                        *name = canonical(name);
-                    }
+            if let Some(Json::Object(responses)) = op.get_mut("responses") {
+                for (status, response) in responses.iter_mut() {
+                    f(status, response);
                 }
             }
         }
     }
+}
+
+/// poem-openapi writes response header names in capitals (`SET-COOKIE`); HTTP does not care,
+/// but generated clients use the names as keys, so they get their usual spelling.
+fn canonical_header_names(doc: &mut Json) {
+    for_each_response(doc, |_, response| {
+        if let Some(Json::Object(headers)) = response.get_mut("headers") {
+            for (name, _) in headers.iter_mut() {
+                *name = canonical(name);
+            }
+        }
+    });
+}
+
+/// poem-openapi gives every response of a schema that schema's one example, so Swagger UI
+/// would show `invalid_credentials` for a 503. Each error response gets instead one example
+/// per code its description names (they are written as `` `code` ``), in that order.
+fn error_examples(doc: &mut Json) {
+    let bodies = crate::errors::example_bodies();
+    for_each_response(doc, |status, response| {
+        if !(status.starts_with('4') || status.starts_with('5')) {
+            return;
+        }
+        let Some(Json::String(description)) = response.get("description") else {
+            return;
+        };
+        let examples: Vec<(String, Json)> = description
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|code| bodies.iter().find(|b| b.code == code))
+            .map(|b| {
+                let value = Json::Object(vec![
+                    ("code".into(), Json::String(b.code.clone())),
+                    ("message".into(), Json::String(b.message.clone())),
+                ]);
+                (b.code.clone(), Json::Object(vec![("value".into(), value)]))
+            })
+            .collect();
+        if examples.is_empty() {
+            return;
+        }
+        if let Some(Json::Object(content)) = response.get_mut("content") {
+            for (_, media) in content.iter_mut() {
+                media.entry_or_insert("examples", Json::Object(examples.clone()));
+            }
+        }
+    });
 }
 
 /// `SET-COOKIE` -> `Set-Cookie`.

@@ -15,7 +15,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use crate::{
     cache::DbHealth,
     config::{ConfigError, DatabaseSettings, ServeSettings},
-    csrf::CrossOrigin,
+    csrf::{CrossOrigin, SiteOrigin},
     errors::{ApiError, ErrorBody},
     http::{AccountApi, AuthApi, HealthApi},
     passwords::Passwords,
@@ -268,6 +268,7 @@ pub struct Application {
     purge_interval: Duration,
     invalidation_poll: Duration,
     idle_timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl Application {
@@ -293,7 +294,10 @@ impl Application {
             acceptor,
             metrics_acceptor,
             state,
-            cross_origin: CrossOrigin::new(&settings.trusted_origins),
+            cross_origin: CrossOrigin::new(
+                &settings.trusted_origins,
+                settings.public_url.as_deref().and_then(SiteOrigin::parse),
+            ),
             limits: BodyLimits {
                 max_bytes: settings.max_body_bytes,
                 timeout: settings.body_timeout,
@@ -302,6 +306,7 @@ impl Application {
             purge_interval: settings.purge_interval,
             invalidation_poll: settings.session.invalidation_poll,
             idle_timeout: settings.idle_timeout,
+            header_timeout: settings.header_timeout,
         })
     }
 
@@ -340,6 +345,7 @@ impl Application {
         let acceptor = ReadTimeoutAcceptor {
             inner: self.acceptor,
             timeout: self.idle_timeout,
+            header_timeout: self.header_timeout,
         };
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
@@ -354,16 +360,19 @@ impl Application {
 }
 
 /// Closes a connection whose client sends nothing for `timeout` while the server waits to
-/// read: idle keep-alives, and clients that stall in the middle of their headers (poem 3.1
-/// gives hyper no header timer, and its own idle timeout waits for the stalled request).
-/// The same rule as nginx's `client_header_timeout`: time between two reads.
+/// read (idle keep-alives, clients that stall), or whose request head takes longer than
+/// `header_timeout` however steadily it trickles (see `head_timeout`): poem 3.1 gives hyper no
+/// header timer, and its own idle timeout waits for a stalled request.
 struct ReadTimeoutAcceptor {
     inner: TcpAcceptor,
     timeout: Duration,
+    header_timeout: Duration,
 }
 
 impl Acceptor for ReadTimeoutAcceptor {
-    type Io = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+    type Io = crate::head_timeout::HeadTimeout<
+        std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>,
+    >;
 
     fn local_addr(&self) -> Vec<poem::web::LocalAddr> {
         self.inner.local_addr()
@@ -380,7 +389,8 @@ impl Acceptor for ReadTimeoutAcceptor {
         let (stream, local, remote, scheme) = self.inner.accept().await?;
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_read_timeout(Some(self.timeout));
-        Ok((Box::pin(stream), local, remote, scheme))
+        let stream = crate::head_timeout::HeadTimeout::new(Box::pin(stream), self.header_timeout);
+        Ok((stream, local, remote, scheme))
     }
 }
 

@@ -125,6 +125,11 @@ pub async fn find_by_username(
     db: &DatabaseConnection,
     username: &str,
 ) -> Result<Option<user::Model>, DbErr> {
+    // No such user can exist, and text like a NUL must never reach the database (PostgreSQL
+    // refuses it as an error, which would let anyone fake an outage).
+    if !valid_username(username) {
+        return Ok(None);
+    }
     user::Entity::find()
         .filter(user::Column::UsernameKey.eq(username_key(username)))
         .one(db)

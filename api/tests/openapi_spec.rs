@@ -246,6 +246,60 @@ fn every_status_an_operation_can_send_is_documented_with_a_schema() {
     }
 }
 
+/// Swagger UI shows a response's examples: each must be a body that status really carries,
+/// named in the response's description, and every error response has at least one.
+#[test]
+fn every_error_response_has_examples_of_its_own_codes() {
+    // Written down apart from the code: which codes each status can carry.
+    let codes_of = |status: &str| -> &[&str] {
+        match status {
+            "400" => &["bad_request", "password_rejected"],
+            "401" => &["not_authenticated", "invalid_credentials"],
+            "403" => &["csrf_rejected", "wrong_current_password"],
+            "404" => &["not_found"],
+            "408" => &["request_timeout"],
+            "413" => &["payload_too_large"],
+            "415" => &["unsupported_media_type"],
+            "429" => &["too_many_requests"],
+            "431" => &["headers_too_large"],
+            "500" => &["internal"],
+            "503" => &["unavailable"],
+            _ => &[],
+        }
+    };
+    let spec = spec();
+    for (method, path, op) in operations(&spec) {
+        let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+        let responses = op["responses"].as_object().expect("responses");
+        for (status, resp) in responses {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let at = format!("{} {path} ({id}) {status}", method.to_uppercase());
+            let description = resp["description"].as_str().unwrap_or_default();
+            for (media, body) in resp["content"].as_object().expect("content") {
+                let examples = body["examples"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{at} {media} has no examples"));
+                assert!(!examples.is_empty(), "{at} {media} has no examples");
+                for (name, example) in examples {
+                    let code = example["value"]["code"].as_str().unwrap_or_default();
+                    assert!(
+                        codes_of(status).contains(&code),
+                        "{at}: example {name} has code {code:?}, which {status} never carries"
+                    );
+                    assert!(
+                        description.contains(&format!("`{code}`")),
+                        "{at}: example {code} is not among the codes the description names"
+                    );
+                    let message = example["value"]["message"].as_str().unwrap_or_default();
+                    assert!(!message.is_empty(), "{at}: example {code} has no message");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn cookies_are_documented_where_they_are_set() {
     let spec = spec();

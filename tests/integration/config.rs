@@ -84,14 +84,18 @@ db_test!(
 );
 
 db_test!(
-    async fn contradictory_lifetimes_are_refused_at_startup(db) {
+    async fn contradictory_or_malformed_settings_are_refused_at_startup(db) {
         let test_db = TestDb::create(db).await;
-        for extra in [
-            ["--session-idle-timeout", "10m", "--session-absolute-timeout", "5m"],
-            ["--session-idle-timeout", "10m", "--session-refresh-interval", "10m"],
-        ] {
+        let cases: [&[&str]; 5] = [
+            &["--session-idle-timeout", "10m", "--session-absolute-timeout", "5m"],
+            &["--session-idle-timeout", "10m", "--session-refresh-interval", "10m"],
+            &["--public-url", "https://auth.example.com/app"],
+            &["--public-url", "auth.example.com"],
+            &["--header-timeout", "0s"],
+        ];
+        for extra in cases {
             let mut args = base_args(&test_db.url);
-            args.extend(extra.map(String::from));
+            args.extend(extra.iter().map(|s| s.to_string()));
             let settings = parse_settings(&args);
             assert!(
                 Application::build(&settings).await.is_err(),

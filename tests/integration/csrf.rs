@@ -402,3 +402,62 @@ db_test!(
         assert!(resp.headers().get("access-control-allow-origin").is_none());
     }
 );
+
+/// Whether a logout with these headers got past the CSRF check (then it is a 401, for want
+/// of a session) or was refused by it.
+async fn logout_passes(app: &TestApp, headers: &[(&str, &str)]) -> bool {
+    let resp = send(app, Method::POST, "/api/auth/logout", None, headers).await;
+    match resp.status() {
+        StatusCode::FORBIDDEN => {
+            assert_csrf_rejected(resp, &format!("{headers:?}")).await;
+            false
+        }
+        _ => {
+            assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+            true
+        }
+    }
+}
+
+db_test!(
+    async fn with_a_public_url_the_origin_must_match_its_scheme_host_and_port(db) {
+        let app = spawn_app_with(db, |args| {
+            args.extend(
+                ["--public-url", "https://auth.example.test/", "--trusted-origins", TRUSTED]
+                    .map(String::from),
+            );
+        })
+        .await;
+        let same_site = ("sec-fetch-site", "same-origin");
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[("origin", "https://auth.example.test")], true),
+            (&[("origin", "https://AUTH.example.test:443")], true),
+            (&[same_site, ("origin", "https://auth.example.test")], true),
+            (&[("sec-fetch-site", "cross-site"), ("origin", TRUSTED)], true),
+            (&[], true),
+            // The http page of the same host, or another port: another origin.
+            (&[("origin", "http://auth.example.test")], false),
+            (&[same_site, ("origin", "http://auth.example.test")], false),
+            (&[("origin", "https://auth.example.test:8443")], false),
+            (&[("origin", "null")], false),
+        ];
+        for (headers, passes) in cases {
+            assert_eq!(logout_passes(&app, headers).await, *passes, "{headers:?}");
+        }
+        // Matching the Host header is not enough any more: the public URL decides.
+        let own = app.address.clone();
+        assert!(!logout_passes(&app, &[("origin", own.as_str())]).await);
+    }
+);
+
+db_test!(
+    async fn without_a_public_url_the_origin_is_compared_with_host(db) {
+        let app = spawn_app_with(db, |_| {}).await;
+        let https = app.address.replace("http://", "https://");
+        for own in [app.address.as_str(), https.as_str()] {
+            // Host has no scheme: both schemes of this host pass (set the public URL to tell).
+            assert!(logout_passes(&app, &[("origin", own)]).await, "{own}");
+        }
+        assert!(!logout_passes(&app, &[("origin", "http://127.0.0.1:1")]).await);
+    }
+);

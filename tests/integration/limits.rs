@@ -14,10 +14,10 @@ use crate::support_account::{open_session, send};
 
 /// A raw HTTP/1.1 response.
 #[derive(Debug)]
-struct Raw {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Raw {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Raw {
@@ -29,7 +29,7 @@ impl Raw {
     }
 
     /// Checks a JSON `{code, message}` error of this status and code.
-    fn assert_error(&self, status: u16, code: &str) {
+    pub(crate) fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{self:?}");
         let ct = self.header("content-type").unwrap_or_default();
         assert!(ct.starts_with("application/json"), "not JSON: {self:?}");
@@ -86,7 +86,12 @@ fn parse_raw(bytes: &[u8]) -> Raw {
 
 /// Writes `parts` to a fresh connection, pausing `pause` between them, then reads the
 /// response until the server closes the connection (at most `read_for`).
-async fn raw_exchange(port: u16, parts: &[&[u8]], pause: Duration, read_for: Duration) -> Raw {
+pub(crate) async fn raw_exchange(
+    port: u16,
+    parts: &[&[u8]],
+    pause: Duration,
+    read_for: Duration,
+) -> Raw {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let parts: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
@@ -455,5 +460,90 @@ db_test!(
         assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let health = send(&app, Method::GET, "/healthz", None, &[]).await;
         assert_eq!(health.status(), StatusCode::OK);
+    }
+);
+
+/// Reads one response from `stream`, or what arrived before the server closed it or `within`
+/// passed; with the time that took.
+async fn read_response(stream: &mut TcpStream, within: Duration) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(within, async {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+            buf.extend_from_slice(&chunk[..n]);
+            if response_complete(&buf) {
+                break;
+            }
+        }
+    })
+    .await;
+    (buf, started.elapsed())
+}
+
+async fn header_timeout_app(db: Db) -> TestApp {
+    spawn_app_with(db, |args| {
+        args.extend(["--header-timeout", "2s"].map(String::from))
+    })
+    .await
+}
+
+db_test!(
+    async fn a_request_head_trickling_in_is_cut_off_at_the_header_timeout(db) {
+        // One byte every 300 ms never trips the idle timeout (60 s between reads), but the
+        // whole head must arrive within 2 s of its first byte.
+        let app = header_timeout_app(db).await;
+        let stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: {}", "a".repeat(100));
+        let dripping = tokio::spawn(async move {
+            for b in head.bytes() {
+                if writer.write_all(&[b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(8), async {
+            let mut chunk = [0u8; 1024];
+            while let Ok(n @ 1..) = reader.read(&mut chunk).await {
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await;
+        let took = started.elapsed();
+        dripping.abort();
+        assert!(closed.is_ok(), "still connected after {took:?}");
+        assert!(
+            buf.is_empty() || buf.starts_with(b"HTTP/1.1 408"),
+            "answered {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        assert!(
+            took >= Duration::from_millis(1800) && took <= Duration::from_secs(3),
+            "disconnected after {took:?}, not about 2 s"
+        );
+    }
+);
+
+db_test!(
+    async fn a_keep_alive_connection_outlives_the_header_timeout_between_requests(db) {
+        let app = header_timeout_app(db).await;
+        let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+        // A request with a body, answered; then a pause longer than the header timeout.
+        let first = "POST /api/auth/logout HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                     Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        stream.write_all(first.as_bytes()).await.unwrap();
+        let (buf, _) = read_response(&mut stream, Duration::from_secs(5)).await;
+        parse_raw(&buf).assert_error(401, "not_authenticated");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+
+        let second = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        stream.write_all(second.as_bytes()).await.unwrap();
+        let (buf, _) = read_response(&mut stream, Duration::from_secs(5)).await;
+        assert!(!buf.is_empty(), "the kept-alive connection was closed");
+        assert_eq!(parse_raw(&buf).status, 200);
     }
 );

@@ -16,7 +16,10 @@ mod users;
 // Account security: CSRF, throttling, sessions and password, roles, hygiene, limits, SPA,
 // metrics, property tests.
 mod account;
+mod control_chars;
 mod csrf;
+mod db_faults;
+mod forwarded;
 mod hygiene;
 mod limits;
 mod metrics;

@@ -5,7 +5,12 @@
 use reqwest::Method;
 use spa_auth_tests::{StatusCode, db_test, error_body, spawn_app, spawn_app_with};
 
-use crate::support_account::{assert_hygiene, header_str, send};
+use std::time::Duration;
+
+use crate::{
+    limits::raw_exchange,
+    support_account::{assert_hygiene, header_str, send},
+};
 
 const INDEX: &str = "<!doctype html><html><head><title>spa</title>\
 <script type=\"module\" src=\"/assets/app-abc123.js\"></script></head><body></body></html>";
@@ -91,5 +96,52 @@ db_test!(
             let (status, code, _) = error_body(resp).await;
             assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
         }
+    }
+);
+
+db_test!(
+    async fn nothing_outside_the_directory_or_hidden_in_it_is_served(db) {
+        // The SPA directory sits next to a secret; inside it are a dotfile and symlinks out.
+        let parent = tempfile::tempdir().unwrap();
+        let secret = parent.path().join("secret.txt");
+        std::fs::write(&secret, "TOP SECRET").unwrap();
+        let spa = parent.path().join("spa");
+        std::fs::create_dir(&spa).unwrap();
+        std::fs::write(spa.join("index.html"), INDEX).unwrap();
+        std::fs::create_dir(spa.join("assets")).unwrap();
+        std::fs::write(spa.join("assets/app-abc123.js"), SCRIPT).unwrap();
+        std::fs::write(spa.join(".env"), "TOP SECRET").unwrap();
+        std::fs::create_dir(spa.join(".well-known")).unwrap();
+        std::fs::write(spa.join(".well-known/security.txt"), "Contact: x").unwrap();
+        std::os::unix::fs::symlink(&secret, spa.join("leak.txt")).unwrap();
+        std::os::unix::fs::symlink(parent.path(), spa.join("assets/up")).unwrap();
+        let path = spa.display().to_string();
+        let spa_dir = path.clone();
+        let app = spawn_app_with(db, |args| args.extend(["--spa-dir".to_owned(), spa_dir])).await;
+
+        for refused in [
+            "/..%2fsecret.txt",
+            "/..%2Fsecret.txt",
+            "/%2e%2e/secret.txt",
+            "/.env",
+            "/assets/.%2e/.env",
+            "/leak.txt",
+            "/assets/up/secret.txt",
+        ] {
+            // Sent as is: an HTTP client library would normalise some of these away.
+            let head = format!("GET {refused} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let raw = raw_exchange(app.port, &[head.as_bytes()], Duration::ZERO, Duration::from_secs(5))
+                .await;
+            raw.assert_error(404, "not_found");
+            assert!(!raw.body.contains(&path), "{refused}: the answer shows a path: {}", raw.body);
+        }
+        // What is meant to be served still is: assets, client routes, well-known files.
+        let resp = send(&app, Method::GET, "/assets/app-abc123.js", None, &[]).await;
+        assert_eq!(resp.text().await.unwrap(), SCRIPT);
+        let resp = send(&app, Method::GET, "/a/client/route", None, &[]).await;
+        assert_eq!(resp.text().await.unwrap(), INDEX);
+        let resp = send(&app, Method::GET, "/.well-known/security.txt", None, &[]).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.text().await.unwrap(), "Contact: x");
     }
 );

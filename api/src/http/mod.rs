@@ -103,13 +103,25 @@ impl poem_openapi::types::ToJSON for Text {
 
 /// Who made the request, for the session record, throttling and the audit log.
 pub fn client_info(req: &Request, trust_proxy: bool) -> ClientInfo {
+    // Repeated lines are one comma-separated list (RFC 9110 §5.3), and the last entry of the
+    // last line is the one our own proxy appended (HAProxy adds a line, nginx extends the
+    // list); everything before it is whatever the client claimed. Empty entries are ignored.
     let forwarded = trust_proxy
-        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok())
+        .then(|| req.headers().get_all("x-forwarded-for").iter().next_back())
         .flatten()
-        // The last entry is the one our own proxy appended; earlier ones are client claims.
-        .and_then(|v| v.rsplit(',').next())
-        .map(|ip| ip.trim().to_owned())
-        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').map(str::trim).find(|e| !e.is_empty()))
+        .and_then(|entry| {
+            // `ip`, `v6`, `ip:port` or `[v6]:port`.
+            let ip = entry.parse::<std::net::IpAddr>();
+            let with_port = || entry.parse::<std::net::SocketAddr>().map(|a| a.ip());
+            let bracketed = || {
+                let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
+                inner.parse::<std::net::IpAddr>().ok()
+            };
+            ip.or_else(|_| with_port()).ok().or_else(bracketed)
+        })
+        .map(|ip| ip.to_string());
     let ip = forwarded.or_else(|| {
         req.remote_addr()
             .as_socket_addr()

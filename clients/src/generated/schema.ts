@@ -343,7 +343,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -394,7 +394,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -452,7 +452,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -501,7 +501,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -559,7 +559,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -636,7 +636,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -748,7 +748,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -788,7 +788,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Health"];
                 };
             };
-            /** @description An unexpected error; details are in the server log. */
+            /** @description An unexpected error (`internal`); details are in the server log. */
             500: {
                 headers: {
                     [name: string]: unknown;
