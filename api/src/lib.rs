@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod decoy;
 pub mod django;
 pub mod docs;
 pub mod errors;

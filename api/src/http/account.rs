@@ -271,7 +271,7 @@ async fn change_password(
     let current = Password::new(body.current_password.0);
     let verified = state
         .passwords
-        .verify(&current, user.password_hash.as_deref())
+        .verify(&current, user.password_hash.as_deref(), &user.username)
         .await?;
     if !verified.ok {
         state.throttle.record_failure(&user.username, ip).await?;

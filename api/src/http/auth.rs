@@ -142,7 +142,10 @@ async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<Login
         .as_ref()
         .filter(|u| u.is_active)
         .and_then(|u| u.password_hash.as_deref());
-    let verified = state.passwords.verify(&auth.password, stored).await?;
+    let verified = state
+        .passwords
+        .verify(&auth.password, stored, &auth.username)
+        .await?;
     let user = match found {
         Some(user) if user.is_active && verified.ok => user,
         other => {
