@@ -70,7 +70,10 @@ def timing_section():
            "accounts, inactive and password-less ones; each failed login once, on one keep-alive "
            "connection, all classes shuffled together, release build. \"slower\" is the share "
            "slower than the geometric mean of the native median and the fastest imported median "
-           f"({', '.join(lines)}): how often a failure looks like an imported account's.", ""]
+           f"({', '.join(lines)}): how often a failure looks like an imported account's.", "",
+           f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; {cores} cores, {cpu}; "
+           f"load average before: {res.get('load.before')}, after: {res.get('load.after')}",
+           f"- before: `{res.get('timing.before_bin', '-')}`; after: this tree", ""]
     head = "| failed login | n |"
     rule = "|---|---|"
     for l in labels:

@@ -9,7 +9,9 @@
 # postgres://postgres@127.0.0.1:5432/test), BENCH_DURATION (each wrk run; default 8s),
 # BENCH_SESSIONS (live sessions for /api/me; default 10000), BENCH_TIMING_N (failed logins per
 # class in the timing run; default 50), BENCH_TIMING_BEFORE (another spa-auth binary, e.g. a
-# release build of an older commit, measured the same way in the same run, as "before").
+# release build of an older commit, measured the same way in the same run, as "before"; build it
+# with its own CARGO_TARGET_DIR, since cargo takes a copy of this workspace built elsewhere into
+# the same target directory as fresh) and BENCH_TIMING_BEFORE_LABEL (its name in the report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -26,7 +28,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 step() { printf '\n=== %s\n' "$*" >&2; }
 
-if ! command -v wrk >/dev/null; then
+if [ "$ONLY" != timing ] && ! command -v wrk >/dev/null; then
   step "installing wrk"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
@@ -169,7 +171,10 @@ if [ "$ONLY" != timing ]; then
 p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG" "$PGDB")
   bench_backend postgres "$PGURL"
 fi
-[ -n "$BEFORE_BIN" ] && bench_timing before "$BEFORE_BIN"
+if [ -n "$BEFORE_BIN" ]; then
+  put timing.before_bin "\"${BENCH_TIMING_BEFORE_LABEL:-$BEFORE_BIN}\""
+  bench_timing before "$BEFORE_BIN"
+fi
 bench_timing after "$BIN"
 put load.after "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
