@@ -156,7 +156,13 @@ impl Decoys {
 
     /// Surveys the stored hashes again.
     pub async fn refresh(&self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        let started = std::time::Instant::now();
         let population = self.survey(db).await?;
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis(),
+            classes = population.kinds.len(),
+            "surveyed the stored password hashes"
+        );
         if let Ok(mut p) = self.population.write() {
             *p = Arc::new(population);
         }
