@@ -96,7 +96,7 @@ async fn check_and_open(
         .as_ref()
         .filter(|u| u.is_active)
         .and_then(|u| u.password_hash.as_deref());
-    let verified = state.passwords.verify(password, stored).await?;
+    let verified = state.passwords.verify(password, stored, username).await?;
     let user = match found {
         Some(user) if user.is_active && verified.ok => user,
         other => {
@@ -185,7 +185,7 @@ async fn replace_password(
             .ok_or(ApiError::NotAuthenticated)?;
         let verified = state
             .passwords
-            .verify(current_password, user.password_hash.as_deref())
+            .verify(current_password, user.password_hash.as_deref(), &user.username)
             .await?;
         if !verified.ok || user.password_hash.is_none() {
             return Err(ApiError::WrongPassword);

@@ -90,6 +90,9 @@ pub struct PasswordSettings {
     /// Logins that may wait for a hashing slot; past that they get 503.
     #[arg(long, env = "SPA_AUTH_HASH_QUEUE", default_value_t = 64)]
     pub hash_queue: usize,
+    /// How often the stored hashes are surveyed for the decoy of logins without one.
+    #[arg(long, env = "SPA_AUTH_DECOY_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub decoy_refresh: Duration,
 }
 
 /// Failed-login limits. Each is a count of failures within one window; past it, logins for

@@ -34,11 +34,16 @@ pub struct Scratch {
 
 impl Scratch {
     /// Runs one argon2 computation in `count` blocks of memory.
-    fn with_blocks<T>(&mut self, count: usize, f: impl FnOnce(&mut [Block]) -> T) -> Option<T> {
+    fn with_blocks<T>(
+        &mut self,
+        algorithm: Algorithm,
+        count: usize,
+        f: impl FnOnce(&mut [Block]) -> T,
+    ) -> Option<T> {
         if count > MAX_BLOCKS {
             return None;
         }
-        crate::metrics::METRICS.password_hash();
+        crate::metrics::METRICS.password_hash(algorithm.as_str());
         if count > self.keep {
             let mut temporary = vec![Block::default(); count];
             return Some(f(&mut temporary));
@@ -128,7 +133,7 @@ pub fn hash(params: &Params, password: &[u8], scratch: &mut Scratch) -> Result<S
     let mut out = [0u8; 32];
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     scratch
-        .with_blocks(params.block_count(), |blocks| {
+        .with_blocks(Algorithm::Argon2id, params.block_count(), |blocks| {
             argon.hash_password_into_with_memory(password, &salt, &mut out, blocks)
         })
         .ok_or("argon2 memory cost too large")?
@@ -163,7 +168,7 @@ pub fn verify(hash: &PasswordHash, password: &[u8], scratch: &mut Scratch) -> bo
     };
     let mut out = vec![0u8; expected.len()];
     let argon = Argon2::new(algorithm, version, params.clone());
-    let computed = scratch.with_blocks(params.block_count(), |blocks| {
+    let computed = scratch.with_blocks(algorithm, params.block_count(), |blocks| {
         argon.hash_password_into_with_memory(password, salt.as_ref(), &mut out, blocks)
     });
     matches!(computed, Some(Ok(()))) && bool::from(out.ct_eq(expected.as_bytes()))

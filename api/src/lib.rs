@@ -6,6 +6,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod decoy;
 pub mod django;
 pub mod docs;
 pub mod errors;

@@ -2,10 +2,10 @@
 //! default: they describe the service's traffic and should not be public.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt::Write,
     sync::{
-        LazyLock, RwLock,
+        LazyLock, Mutex, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -51,6 +51,9 @@ pub struct Metrics {
     sessions_ended: AtomicU64,
     db_errors: AtomicU64,
     password_hashes: AtomicU64,
+    /// The same hashes by verifier kind, so that one can see which work a failed login did
+    /// (the decoy of an unknown name imitates the stored hashes; see `decoy`).
+    hashes_by_kind: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// One registry per process: counters are bumped from deep inside handlers, and threading a
@@ -124,17 +127,43 @@ impl Metrics {
         self.sessions_ended.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// One password hash computed (argon2 or an imported Django format).
-    pub fn password_hash(&self) {
+    /// One password hash computed (argon2 or an imported Django format), by `kind`: the
+    /// algorithm (`argon2id`, ...) or the Django hasher (`django_pbkdf2_sha256`, ...).
+    pub fn password_hash(&self, kind: &'static str) {
         self.password_hashes.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut by_kind) = self.hashes_by_kind.lock() {
+            *by_kind.entry(kind).or_default() += 1;
+        }
     }
 
     pub fn password_hashes(&self) -> u64 {
         self.password_hashes.load(Ordering::Relaxed)
     }
 
+    /// Password hashes of one kind computed so far.
+    pub fn password_hashes_of(&self, kind: &str) -> u64 {
+        self.hashes_by_kind
+            .lock()
+            .ok()
+            .and_then(|by_kind| by_kind.get(kind).copied())
+            .unwrap_or(0)
+    }
+
     pub fn db_error(&self) {
         self.db_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_hashes_by_kind(&self) -> String {
+        let mut out = String::new();
+        if let Ok(by_kind) = self.hashes_by_kind.lock() {
+            for (kind, n) in by_kind.iter() {
+                let _ = writeln!(
+                    out,
+                    "spa_auth_password_hashes_by_kind_total{{kind=\"{kind}\"}} {n}"
+                );
+            }
+        }
+        out
     }
 
     /// Prometheus text exposition format 0.0.4.
@@ -194,6 +223,9 @@ impl Metrics {
              # HELP spa_auth_password_hashes_total Password hashes computed (verifications and new hashes).\n\
              # TYPE spa_auth_password_hashes_total counter\n\
              spa_auth_password_hashes_total {}\n\
+             # HELP spa_auth_password_hashes_by_kind_total Password hashes computed, by verifier kind (algorithm or Django hasher).\n\
+             # TYPE spa_auth_password_hashes_by_kind_total counter\n\
+             {}\
              # HELP spa_auth_hash_queue_depth Password checks waiting for a hashing slot.\n\
              # TYPE spa_auth_hash_queue_depth gauge\n\
              spa_auth_hash_queue_depth {hash_queue}\n\
@@ -207,6 +239,7 @@ impl Metrics {
             get(&self.sessions_ended),
             get(&self.db_errors),
             get(&self.password_hashes),
+            self.render_hashes_by_kind(),
         );
         out
     }
@@ -227,7 +260,17 @@ mod tests {
             Duration::from_millis(20),
         );
         m.login(Login::Failed);
+        m.password_hash("argon2id");
+        m.password_hash("django_pbkdf2_sha256");
+        m.password_hash("argon2id");
         let text = m.render(3, 7);
+        assert!(text.contains("spa_auth_password_hashes_total 3\n"));
+        assert!(text.contains("spa_auth_password_hashes_by_kind_total{kind=\"argon2id\"} 2\n"));
+        assert!(
+            text.contains(
+                "spa_auth_password_hashes_by_kind_total{kind=\"django_pbkdf2_sha256\"} 1\n"
+            )
+        );
         assert!(text.contains(
             "spa_auth_http_requests_total{method=\"GET\",route=\"/api/me\",status=\"200\"} 1"
         ));

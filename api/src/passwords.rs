@@ -15,7 +15,11 @@ use tokio::sync::Semaphore;
 
 use crate::{
     config::{ConfigError, PasswordSettings},
-    django::hashers::{is_django_format, verify as verify_django},
+    decoy::{self, Decoys},
+    django::{
+        self,
+        hashers::{is_django_format, verify as verify_django},
+    },
     errors::ApiError,
     hash_pool::{self, HashPool, Scratch},
 };
@@ -114,9 +118,9 @@ struct Inner {
     slots: Semaphore,
     waiting: AtomicUsize,
     queue: usize,
-    /// Verified against when the user does not exist or has no usable password, so that a
-    /// failed login costs the same whatever the reason.
-    dummy_hash: String,
+    /// What a login without a usable stored hash verifies against, so that a failed login
+    /// costs the same whatever the reason.
+    decoys: Decoys,
     pool: HashPool,
 }
 
@@ -134,7 +138,8 @@ impl Passwords {
                 slots: Semaphore::new(settings.concurrency()),
                 waiting: AtomicUsize::new(0),
                 queue: settings.hash_queue,
-                dummy_hash,
+                decoys: Decoys::new(dummy_hash)
+                    .map_err(|e| ConfigError::Argon2(format!("decoy: {e}")))?,
                 pool,
             }),
         })
@@ -162,55 +167,44 @@ impl Passwords {
         .await?
     }
 
-    /// Checks `password` against `stored`; with no stored hash it still does the same work.
+    /// Checks `password` against `stored`, the hash of `username`'s account when it has a usable
+    /// one. Without one (unknown name, inactive account, no password) it checks against the
+    /// decoy for that name instead and fails: the same work a real account of the population
+    /// would cost (see [`crate::decoy`]).
     pub async fn verify(
         &self,
         password: &Password,
         stored: Option<&str>,
+        username: &str,
     ) -> Result<Verified, ApiError> {
         let password = password.clone();
         let params = self.inner.params.clone();
-        let inner = self.inner.clone();
-        let stored = stored.map(str::to_owned);
-        self.run(move |scratch| {
-            // A hash imported from Django: verified in this same slot (PBKDF2 at a million
-            // iterations costs as much as argon2), and on success replaced by our own.
-            if let Some(django_hash) = stored.as_deref().filter(|s| is_django_format(s)) {
-                crate::metrics::METRICS.password_hash();
-                let ok = match verify_django(password.expose().as_bytes(), django_hash) {
-                    Ok(ok) => ok,
-                    Err(e) => {
-                        // The import stores only hashes that pass this check.
-                        tracing::warn!("stored Django hash unusable: {e}");
-                        false
-                    }
-                };
-                return Verified {
-                    ok,
-                    needs_rehash: ok,
-                };
+        // A hash that cannot be checked would cost nothing: such an account gets the decoy too.
+        let (target, is_decoy) = match stored {
+            Some(hash) if decoy::cost_class(hash).is_some() => (Arc::<str>::from(hash), false),
+            Some(_) => {
+                tracing::warn!("stored password hash unusable; checking the decoy instead");
+                (self.inner.decoys.pick(username), true)
             }
-            let parsed = stored.as_deref().and_then(|s| PasswordHash::new(s).ok());
-            match parsed {
-                Some(hash) => {
-                    let ok = hash_pool::verify(&hash, password.expose().as_bytes(), scratch);
-                    Verified {
-                        ok,
-                        needs_rehash: ok && is_outdated(&hash, &params),
-                    }
-                }
-                None => {
-                    if let Ok(dummy) = PasswordHash::new(&inner.dummy_hash) {
-                        hash_pool::verify(&dummy, password.expose().as_bytes(), scratch);
-                    }
-                    Verified {
-                        ok: false,
-                        needs_rehash: false,
-                    }
-                }
+            None => (self.inner.decoys.pick(username), true),
+        };
+        self.run(move |scratch| {
+            let verified = check(&target, password.expose().as_bytes(), &params, scratch);
+            match is_decoy {
+                // The decoy may be another account's hash: whatever it says is a failure.
+                true => Verified {
+                    ok: false,
+                    needs_rehash: false,
+                },
+                false => verified,
             }
         })
         .await
+    }
+
+    /// The summary of stored hashes that decoys imitate.
+    pub fn decoys(&self) -> &Decoys {
+        &self.inner.decoys
     }
 
     async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
@@ -234,6 +228,42 @@ impl Passwords {
         let result = inner.pool.run(job).await;
         drop(permit);
         result.ok_or_else(|| ApiError::Internal("password hashing failed".into()))
+    }
+}
+
+/// One check of `password` against a stored hash, on a hashing thread.
+fn check(stored: &str, password: &[u8], params: &Params, scratch: &mut Scratch) -> Verified {
+    // A hash imported from Django: verified in this same slot, and on success replaced by our
+    // own.
+    if is_django_format(stored) {
+        let ok = match django::hashers::check(stored) {
+            Ok(hasher) => {
+                crate::metrics::METRICS.password_hash(hasher.metric_label());
+                verify_django(password, stored).unwrap_or(false)
+            }
+            Err(e) => {
+                // The import stores only hashes that pass this check.
+                tracing::warn!("stored Django hash unusable: {e}");
+                false
+            }
+        };
+        return Verified {
+            ok,
+            needs_rehash: ok,
+        };
+    }
+    match PasswordHash::new(stored) {
+        Ok(hash) => {
+            let ok = hash_pool::verify(&hash, password, scratch);
+            Verified {
+                ok,
+                needs_rehash: ok && is_outdated(&hash, params),
+            }
+        }
+        Err(_) => Verified {
+            ok: false,
+            needs_rehash: false,
+        },
     }
 }
 

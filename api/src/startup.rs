@@ -54,6 +54,8 @@ pub enum StartupError {
     Db(#[from] DbErr),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+    #[error("login decoys: {0}")]
+    Decoy(#[from] crate::decoy::DecoyError),
 }
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout, so readers never wait for
@@ -269,6 +271,7 @@ pub struct Application {
     invalidation_poll: Duration,
     idle_timeout: Duration,
     header_timeout: Duration,
+    decoy_refresh: Duration,
 }
 
 impl Application {
@@ -285,6 +288,7 @@ impl Application {
             trust_proxy: settings.trust_proxy,
             db,
         };
+        state.passwords.decoys().load(&state.db).await?;
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
         let metrics_acceptor = match settings.metrics_bind {
             Some(addr) => Some(TcpListener::bind(addr).into_acceptor().await?),
@@ -307,6 +311,7 @@ impl Application {
             invalidation_poll: settings.session.invalidation_poll,
             idle_timeout: settings.idle_timeout,
             header_timeout: settings.header_timeout,
+            decoy_refresh: settings.password.decoy_refresh,
         })
     }
 
@@ -337,6 +342,11 @@ impl Application {
             self.state.health.clone(),
             self.invalidation_poll,
         ));
+        let decoys = tokio::spawn(crate::decoy::refresh_loop(
+            self.state.db.clone(),
+            self.state.passwords.clone(),
+            self.decoy_refresh,
+        ));
         let metrics = self.metrics_acceptor.map(|acceptor| {
             let ep = metrics_endpoint(self.state.clone());
             tokio::spawn(Server::new_with_acceptor(acceptor).run(ep))
@@ -352,6 +362,7 @@ impl Application {
             .await;
         purge.abort();
         watcher.abort();
+        decoys.abort();
         if let Some(m) = metrics {
             m.abort();
         }

@@ -1,5 +1,6 @@
 //! SeaORM entities shared by the service and its migrations' tests.
 
 pub mod login_throttle;
+pub mod server_secret;
 pub mod session;
 pub mod user;

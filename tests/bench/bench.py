@@ -10,6 +10,14 @@
   warm URL COOKIES CONC             GET /api/me once with every token (fills the cache)
   flood URL USER PW N               N logins at once, one connection each; prints status
                                     counts and failures (JSON)
+  djangodb OUT N                    a Django-shaped SQLite database (auth_user, groups) to
+                                    import: N users of each Django hasher at Django's default
+                                    cost, N inactive, N without a usable password
+  failtimes URL N                   failed logins, one per account, sequential on one
+                                    connection, the classes shuffled together: N unknown names,
+                                    N inactive, N password-less, N native (spa-auth argon2id,
+                                    made by the caller as native0..), N of each Django hasher;
+                                    prints every time in ms by class (JSON)
 """
 
 import asyncio
@@ -182,6 +190,63 @@ async def flood(url, user, pw, n):
                       "transport_failures": failures, "seconds": time.perf_counter() - t0}))
 
 
+# Made by Django 5.2 (`make_password`) at its default costs; the same hash serves every account
+# of a kind, since what a check costs depends only on the parameters. The password does not
+# matter: every login below fails.
+DJANGO_HASHES = {
+    "pbkdf2": "pbkdf2_sha256$1000000$jEJEylAHChpdCfN7lLg6xX$coLinSGW9BXSByZ65GuOZbtXOVH56HLudcrulBgLO+k=",
+    "argon2": "argon2$argon2id$v=19$m=102400,t=2,p=8$cFY0MWttUm5POGQ5ckVBalZZWWd6WQ$OiWz7rEzmDI2DBY/d/QFZOere9oSnCmEzC5iemADP4k",
+    "bcrypt": "bcrypt_sha256$$2b$12$q6gcDoXp23Agy4obM2fB4OLPuV2LiTbq3wLyBcFtKGL55gL3pRl7e",
+    "scrypt": "scrypt$16384$LpaNV2s3xUNqHGwbsdgdmW$8$5$Sl4NEhQs5RoVE35YuFdt4b0h/evFZflwUGzYjVpCNr+H1gkU5ikm9UVSnjnd1JOwHPRY2HmQ6kjfNm4mqN7tcw==",
+}
+
+
+def djangodb(out, n):
+    import sqlite3
+    db = sqlite3.connect(out)
+    db.executescript("""
+        CREATE TABLE auth_user (id integer PRIMARY KEY, password varchar(128), last_login datetime,
+            is_superuser bool, username varchar(150) UNIQUE, first_name varchar(150),
+            last_name varchar(150), email varchar(254), is_staff bool, is_active bool,
+            date_joined datetime);
+        CREATE TABLE auth_group (id integer PRIMARY KEY, name varchar(150) UNIQUE);
+        CREATE TABLE auth_user_groups (id integer PRIMARY KEY, user_id integer, group_id integer);
+    """)
+    users = []
+    for kind, encoded in DJANGO_HASHES.items():
+        users += [(f"{kind}{i}", encoded, 1) for i in range(n)]
+    users += [(f"inactive{i}", DJANGO_HASHES["pbkdf2"], 0) for i in range(n)]
+    users += [(f"nopass{i}", "!Xq0lJdVzP6cR8sdxgVMBMYd2yDjFDUWR3hnrYgd7", 1) for i in range(n)]
+    db.executemany(
+        "INSERT INTO auth_user (password, last_login, is_superuser, username, first_name, last_name,"
+        " email, is_staff, is_active, date_joined) VALUES (?, NULL, 0, ?, '', '', ?, 0, ?,"
+        " '2024-05-01 09:30:00.000000')",
+        [(pw, name, f"{name}@example.com", active) for name, pw, active in users])
+    db.commit()
+    print(json.dumps({"django_users": len(users)}))
+
+
+async def failtimes(url, n):
+    import random
+    host, port = hostport(url)
+    classes = ["unknown", "inactive", "nopass", "native", *DJANGO_HASHES]
+    names = {"unknown": "ghost"}
+    plan = [(c, f"{names.get(c, c)}{i}") for c in classes for i in range(n)]
+    random.Random(17).shuffle(plan)
+    c = Conn(host, port)
+    for i in range(5):  # warm up the connection and the hashing threads
+        await c.request("POST", "/api/auth/login", {"Authorization": basic(f"warmup{i}", "x")})
+    took = {k: [] for k in classes}
+    for i, (cls, user) in enumerate(plan):
+        auth = {"Authorization": basic(user, f"wrong password {i}")}
+        t0 = time.perf_counter()
+        status, _, _ = await c.request("POST", "/api/auth/login", auth)
+        took[cls].append(round((time.perf_counter() - t0) * 1e3, 2))
+        assert status == 401, (user, status)
+    c.close()
+    print(json.dumps(took))
+
+
 def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -194,6 +259,10 @@ def main():
         asyncio.run(probe(a[0], a[1], float(a[2])))
     elif cmd == "warm":
         asyncio.run(warm(a[0], a[1], int(a[2])))
+    elif cmd == "djangodb":
+        djangodb(a[0], int(a[1]))
+    elif cmd == "failtimes":
+        asyncio.run(failtimes(a[0], int(a[1])))
     elif cmd == "flood":
         asyncio.run(flood(a[0], a[1], a[2], int(a[3])))
     else:

@@ -19,6 +19,7 @@ for k, vs in seen.items():
     nums = [x for x in vs if isinstance(x, (int, float))]
     res[k] = sum(nums) / len(nums) if len(nums) == len(vs) and len(vs) > 1 else vs[-1]
 cores = int(sys.argv[2])
+timing_only = "--timing-only" in sys.argv[3:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 B = ["sqlite", "postgres"]
 ARGON2_MIB = 19  # 19456 KiB, OWASP
@@ -33,6 +34,76 @@ def g(k, default=float("nan")):
 
 
 rows, verdicts = [], []
+
+
+def timing_section():
+    """Failed-login timing, before/after: the time of each kind of failure, and the share of
+    them slower than the line between the native argon2id and the fastest imported hasher."""
+    import statistics
+    classes = [
+        ("unknown", "unknown name"),
+        ("inactive", "inactive account"),
+        ("nopass", "account without a usable password"),
+        ("accounts", "**every real account above, pooled** (what a name that exists costs)"),
+        ("native", "native account (spa-auth argon2id 19 MiB, t=2, p=1)"),
+        ("pbkdf2", "imported: Django pbkdf2_sha256, 1,000,000 iterations"),
+        ("argon2", "imported: Django argon2id, 100 MiB, t=2, p=8"),
+        ("bcrypt", "imported: Django bcrypt_sha256, cost 12"),
+        ("scrypt", "imported: Django scrypt, N=2^14, r=8, p=5"),
+    ]
+    accounts = ["native", "pbkdf2", "argon2", "bcrypt", "scrypt"]
+    labels = [l for l in ("before", "after") if isinstance(res.get(f"timing.{l}.unknown"), list)]
+    if not labels:
+        return []
+    stats, lines = {}, []
+    for l in labels:
+        t = {c: res[f"timing.{l}.{c}"] for c, _ in classes if c != "accounts"}
+        t["accounts"] = [x for c in accounts for x in t[c]]
+        line = (statistics.median(t["native"])
+                * min(statistics.median(t[c]) for c in accounts[1:])) ** 0.5
+        stats[l] = {c: (len(v), statistics.median(v), statistics.mean(v),
+                        sum(x > line for x in v) / len(v)) for c, v in t.items()}
+        lines.append(f"{l}: {line:.0f} ms")
+    out = ["## Failed-login timing", "",
+           f"Issue 17. A site imported from Django (SQLite): {int(g('timing.n', 50))} accounts of "
+           "each Django hasher at Django's default cost (not yet logged in), as many native "
+           "accounts, inactive and password-less ones; each failed login once, on one keep-alive "
+           "connection, all classes shuffled together, release build. \"slower\" is the share "
+           "slower than the geometric mean of the native median and the fastest imported median "
+           f"({', '.join(lines)}): how often a failure looks like an imported account's.", "",
+           f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}; {cores} cores, {cpu}; "
+           f"load average before: {res.get('load.before')}, after: {res.get('load.after')}",
+           f"- before: `{res.get('timing.before_bin', '-')}`; after: this tree", ""]
+    head = "| failed login | n |"
+    rule = "|---|---|"
+    for l in labels:
+        head += f" {l}: median ms | {l}: mean ms | {l}: slower |"
+        rule += "---|---|---|"
+    out += [head, rule]
+    for c, name in classes:
+        cells = [name, str(stats[labels[0]][c][0])]
+        for l in labels:
+            _, med, mean, slow = stats[l][c]
+            cells += [f"{med:.1f}", f"{mean:.1f}", f"{slow:.0%}"]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "Targets (each label): an unknown name, an inactive and a password-less account "
+            "cost what a real account costs: mean within ±25% of the pooled accounts' mean, "
+            "and the share slower within 20 points of theirs.", ""]
+    for l in labels:
+        s = stats[l]
+        _, _, amean, aslow = s["accounts"]
+        ok = all(abs(s[c][2] / amean - 1) <= 0.25 and abs(s[c][3] - aslow) <= 0.20
+                 for c in ("unknown", "inactive", "nopass"))
+        out.append(f"- {'pass' if ok else 'FAIL'} ({l}): failures without a usable hash cost as "
+                   f"real accounts do (means {s['unknown'][2]:.0f} / {s['inactive'][2]:.0f} / "
+                   f"{s['nopass'][2]:.0f} ms vs {amean:.0f}; slower {s['unknown'][3]:.0%} / "
+                   f"{s['inactive'][3]:.0%} / {s['nopass'][3]:.0%} vs {aslow:.0%})")
+    return out
+
+
+if timing_only:
+    print("\n".join(timing_section()))
+    sys.exit(0)
 
 
 def row(name, fmt, values, target="", ok=None):
@@ -99,3 +170,6 @@ print("\n".join(rows))
 print("\n## Targets\n")
 for name, ok in verdicts:
     print(f"- {'pass' if ok else 'FAIL'}: {name}")
+timing = timing_section()
+if timing:
+    print("\n" + "\n".join(timing))

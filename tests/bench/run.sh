@@ -3,10 +3,15 @@
 # side, release build, wrk. Writes tests/bench/RESULTS.md and prints the table.
 #
 #   tests/bench/run.sh
+#   BENCH_ONLY=timing tests/bench/run.sh     # only the failed-login timing (its section of RESULTS.md)
 #
 # Environment: SPA_AUTH_TEST_PG (PostgreSQL server to create a fresh database on; default
 # postgres://postgres@127.0.0.1:5432/test), BENCH_DURATION (each wrk run; default 8s),
-# BENCH_SESSIONS (live sessions for /api/me; default 10000).
+# BENCH_SESSIONS (live sessions for /api/me; default 10000), BENCH_TIMING_N (failed logins per
+# class in the timing run; default 50), BENCH_TIMING_BEFORE (another spa-auth binary, e.g. a
+# release build of an older commit, measured the same way in the same run, as "before"; build it
+# with its own CARGO_TARGET_DIR, since cargo takes a copy of this workspace built elsewhere into
+# the same target directory as fresh) and BENCH_TIMING_BEFORE_LABEL (its name in the report).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -15,12 +20,15 @@ PG="${SPA_AUTH_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
 D="${BENCH_DURATION:-8s}"
 SHORT="${BENCH_SHORT_DURATION:-4s}"
 N_SESSIONS="${BENCH_SESSIONS:-10000}"
+TIMING_N="${BENCH_TIMING_N:-50}"
+ONLY="${BENCH_ONLY:-}"
+BEFORE_BIN="${BENCH_TIMING_BEFORE:-}"
 CORES=$(nproc)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 step() { printf '\n=== %s\n' "$*" >&2; }
 
-if ! command -v wrk >/dev/null; then
+if [ "$ONLY" != timing ] && ! command -v wrk >/dev/null; then
   step "installing wrk"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
@@ -48,11 +56,11 @@ LOW=(--argon2-memory-kib 8 --argon2-iterations 1)
 # attempt holds its slot until it is decided). Out of reach here, so that they measure hashing.
 UNTHROTTLED=(--throttle-per-pair 100000000 --throttle-per-ip 100000000 --throttle-per-account 100000000)
 
-# start NAME DATABASE_URL [serve flags...]: sets SERVER_PID and URL
+# start NAME DATABASE_URL [serve flags...]: sets SERVER_PID and URL; runs $SERVE_BIN if set
 start() {
   local name=$1 db=$2
   shift 2
-  "$BIN" serve --bind 127.0.0.1:0 --database-url "$db" "$@" >/dev/null 2>"$WORK/$name.err" &
+  "${SERVE_BIN:-$BIN}" serve --bind 127.0.0.1:0 --database-url "$db" "$@" >/dev/null 2>"$WORK/$name.err" &
   SERVER_PID=$!
   for _ in $(seq 300); do
     local port
@@ -138,15 +146,49 @@ bench_backend() {
   stop
 }
 
+# Failed logins of every kind against a site just imported from Django (SQLite): does the
+# time of a failure tell an unknown name from a real account? bench_timing LABEL BINARY
+bench_timing() {
+  local label=$1 bin=$2 dir="$WORK/timing-$1"
+  local db="sqlite://$dir/spa-auth.db?mode=rwc"
+  mkdir -p "$dir"
+  step "timing ($label): a Django site of $TIMING_N users per hasher, imported, and $TIMING_N native users"
+  python3 "$BENCH_DIR/bench.py" djangodb "$dir/django.db" "$TIMING_N" >/dev/null
+  "$bin" import django --from "sqlite://$dir/django.db" --database-url "$db" >/dev/null
+  for i in $(seq 0 $((TIMING_N - 1))); do
+    printf 'correct horse battery\n' | "$bin" user create "native$i" --email "native$i@example.com" --database-url "$db" >/dev/null
+  done
+  SERVE_BIN=$bin start "timing-$label" "$db" --throttle-per-pair 1000 --throttle-per-ip 1000000 --throttle-per-account 1000
+  step "timing ($label): failed logins, $TIMING_N per class, shuffled together"
+  json_put "timing.$label" "$(python3 "$BENCH_DIR/bench.py" failtimes "$URL" "$TIMING_N")"
+  put timing.n "$TIMING_N"
+  stop
+}
+
 put load.before "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
-SQLITE_DIR="$WORK/sqlite"
-mkdir -p "$SQLITE_DIR"
-bench_backend sqlite "sqlite://$SQLITE_DIR/bench.db?mode=rwc"
-psql "$PG" -qAtc "create database \"$PGDB\"" >/dev/null
-PGURL=$(python3 -c 'import sys, urllib.parse as u
+if [ "$ONLY" != timing ]; then
+  SQLITE_DIR="$WORK/sqlite"
+  mkdir -p "$SQLITE_DIR"
+  bench_backend sqlite "sqlite://$SQLITE_DIR/bench.db?mode=rwc"
+  psql "$PG" -qAtc "create database \"$PGDB\"" >/dev/null
+  PGURL=$(python3 -c 'import sys, urllib.parse as u
 p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG" "$PGDB")
-bench_backend postgres "$PGURL"
+  bench_backend postgres "$PGURL"
+fi
+if [ -n "$BEFORE_BIN" ]; then
+  put timing.before_bin "\"${BENCH_TIMING_BEFORE_LABEL:-$BEFORE_BIN}\""
+  bench_timing before "$BEFORE_BIN"
+fi
+bench_timing after "$BIN"
 put load.after "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
-python3 "$BENCH_DIR/report.py" "$RES" "$CORES" >"$BENCH_DIR/RESULTS.md"
-cat "$BENCH_DIR/RESULTS.md"
+if [ "$ONLY" = timing ]; then
+  # Only the timing section of RESULTS.md is replaced; the rest is the last full run.
+  KEPT=$(sed '/^## Failed-login timing/,$d' "$BENCH_DIR/RESULTS.md")
+  { printf '%s\n\n' "$KEPT"; python3 "$BENCH_DIR/report.py" "$RES" "$CORES" --timing-only; } >"$WORK/RESULTS.md"
+  mv "$WORK/RESULTS.md" "$BENCH_DIR/RESULTS.md"
+  sed -n '/^## Failed-login timing/,$p' "$BENCH_DIR/RESULTS.md"
+else
+  python3 "$BENCH_DIR/report.py" "$RES" "$CORES" >"$BENCH_DIR/RESULTS.md"
+  cat "$BENCH_DIR/RESULTS.md"
+fi

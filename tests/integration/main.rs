@@ -29,3 +29,4 @@ mod roles;
 mod spa;
 mod support_account;
 mod throttling;
+mod timing;

@@ -585,6 +585,7 @@ impl TestApp {
             argon2_parallelism: parallelism,
             hash_concurrency: Some(1),
             hash_queue: 4,
+            decoy_refresh: Duration::from_secs(60),
         })
         .expect("argon2 parameters")
     }

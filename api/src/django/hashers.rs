@@ -69,6 +69,18 @@ impl Hasher {
         }
     }
 
+    /// The `kind` label of the password-hash metric: which verifier did the work.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Hasher::Pbkdf2Sha256 => "django_pbkdf2_sha256",
+            Hasher::Pbkdf2Sha1 => "django_pbkdf2_sha1",
+            Hasher::Argon2 => "django_argon2",
+            Hasher::BcryptSha256 => "django_bcrypt_sha256",
+            Hasher::Bcrypt => "django_bcrypt",
+            Hasher::Scrypt => "django_scrypt",
+        }
+    }
+
     fn from_name(name: &str) -> Option<Hasher> {
         Hasher::ALL.into_iter().find(|h| h.name() == name)
     }
@@ -117,6 +129,7 @@ enum Parsed<'a> {
     Bcrypt {
         prehash: bool,
         bcrypt: &'a str,
+        cost: u32,
     },
     Scrypt {
         params: scrypt::Params,
@@ -167,7 +180,9 @@ pub fn verify(password: &[u8], encoded: &str) -> Result<bool, HashError> {
         // Algorithm (argon2id/i/d), version and parameters all come from the hash itself;
         // the crate compares the outputs in constant time.
         Parsed::Argon2(hash) => Argon2::default().verify_password(password, &*hash).is_ok(),
-        Parsed::Bcrypt { prehash, bcrypt } => {
+        Parsed::Bcrypt {
+            prehash, bcrypt, ..
+        } => {
             // Django's bcrypt_sha256 feeds bcrypt the lower-case hex of SHA-256, so that
             // passwords longer than bcrypt's 72 bytes are not truncated. The crate compares
             // in constant time (subtle).
@@ -189,6 +204,36 @@ pub fn verify(password: &[u8], encoded: &str) -> Result<bool, HashError> {
             }
         }
     })
+}
+
+/// The hasher of `encoded` and, as text, every parameter that sets how long one check takes
+/// (`pbkdf2_sha256 iterations=1000000`, `bcrypt_sha256 cost=12`, ...): two hashes of one cost
+/// class cost the same to check, whatever the password. Salts and hashes are left out.
+pub fn cost_class(encoded: &str) -> Result<(Hasher, String), HashError> {
+    let (hasher, parsed) = parse(encoded)?;
+    let name = hasher.name();
+    let class = match parsed {
+        Parsed::Pbkdf2 { iterations, .. } => format!("{name} iterations={iterations}"),
+        Parsed::Argon2(hash) => {
+            let params = argon2::Params::try_from(&*hash).map_err(|_| HashError::Malformed {
+                hasher: name,
+                reason: "bad parameters",
+            })?;
+            format!(
+                "{name} {} v={} m={},t={},p={}",
+                hash.algorithm,
+                hash.version.unwrap_or_default(),
+                params.m_cost(),
+                params.t_cost(),
+                params.p_cost()
+            )
+        }
+        Parsed::Bcrypt { cost, .. } => format!("{name} cost={cost}"),
+        Parsed::Scrypt { params, .. } => {
+            format!("{name} n={} r={} p={}", params.n(), params.r(), params.p())
+        }
+    };
+    Ok((hasher, class))
 }
 
 fn parse(encoded: &str) -> Result<(Hasher, Parsed<'_>), HashError> {
@@ -272,6 +317,7 @@ fn parse(encoded: &str) -> Result<(Hasher, Parsed<'_>), HashError> {
             Parsed::Bcrypt {
                 prehash: hasher == Hasher::BcryptSha256,
                 bcrypt,
+                cost: parts.get_cost(),
             }
         }
         Hasher::Scrypt => {
@@ -423,6 +469,27 @@ mod tests {
         right_and_wrong(SCRYPT, PW, Hasher::Scrypt);
         right_and_wrong(SCRYPT_UNICODE, PW_UNICODE, Hasher::Scrypt);
         right_and_wrong(SCRYPT_1024, PW, Hasher::Scrypt);
+    }
+
+    #[test]
+    fn cost_classes_name_the_parameters_that_set_the_work_and_nothing_else() {
+        let class = |encoded| cost_class(encoded).map(|(_, c)| c);
+        assert_eq!(
+            class(PBKDF2_SHA256).as_deref(),
+            Ok("pbkdf2_sha256 iterations=1000000")
+        );
+        // Other salt and hash, same cost: the same class.
+        assert_eq!(class(PBKDF2_SHA256), class(PBKDF2_SHA256_UNICODE));
+        assert_ne!(class(PBKDF2_SHA256), class(PBKDF2_SHA256_1000));
+        assert_eq!(
+            class(ARGON2).as_deref(),
+            Ok("argon2 argon2id v=19 m=102400,t=2,p=8")
+        );
+        assert_eq!(class(BCRYPT_SHA256).as_deref(), Ok("bcrypt_sha256 cost=12"));
+        assert_eq!(class(BCRYPT).as_deref(), Ok("bcrypt cost=12"));
+        assert_eq!(class(SCRYPT).as_deref(), Ok("scrypt n=16384 r=8 p=5"));
+        assert_eq!(class(SCRYPT), class(SCRYPT_UNICODE));
+        assert!(class(MD5).is_err());
     }
 
     #[test]
