@@ -185,7 +185,11 @@ async fn replace_password(
             .ok_or(ApiError::NotAuthenticated)?;
         let verified = state
             .passwords
-            .verify(current_password, user.password_hash.as_deref(), &user.username)
+            .verify(
+                current_password,
+                user.password_hash.as_deref(),
+                &user.username,
+            )
             .await?;
         if !verified.ok || user.password_hash.is_none() {
             return Err(ApiError::WrongPassword);
