@@ -107,13 +107,14 @@ fn error_examples(doc: &mut Json) {
             .split('`')
             .skip(1)
             .step_by(2)
-            .filter_map(|code| bodies.iter().find(|b| b.code == code))
+            .filter_map(|code| bodies.iter().find(|b| b.code.to_string() == code))
             .map(|b| {
+                let code = b.code.to_string();
                 let value = Json::Object(vec![
-                    ("code".into(), Json::String(b.code.clone())),
+                    ("code".into(), Json::String(code.clone())),
                     ("message".into(), Json::String(b.message.clone())),
                 ]);
-                (b.code.clone(), Json::Object(vec![("value".into(), value)]))
+                (code, Json::Object(vec![("value".into(), value)]))
             })
             .collect();
         if examples.is_empty() {

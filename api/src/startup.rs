@@ -6,7 +6,7 @@ use migration::{Migrator, MigratorTrait};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
     error::ResponseError,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use poem_openapi::OpenApiService;
@@ -16,7 +16,7 @@ use crate::{
     cache::DbHealth,
     config::{ConfigError, DatabaseSettings, ServeSettings},
     csrf::{CrossOrigin, SiteOrigin},
-    errors::{ApiError, ErrorBody},
+    errors::{ApiError, ErrorBody, ErrorCode},
     http::{AccountApi, AuthApi, HealthApi},
     passwords::Passwords,
     sessions::Sessions,
@@ -212,24 +212,12 @@ async fn json_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::
     }
     let (parts, body) = resp.into_parts();
     let detail = body.into_string().await.unwrap_or_default();
-    let code = match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::UNAUTHORIZED => "not_authenticated",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        StatusCode::REQUEST_TIMEOUT => "request_timeout",
-        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
-        s if s.is_server_error() => "internal",
-        _ => "bad_request",
-    };
     let message = match (status.is_server_error(), detail.trim()) {
         (false, d) if !d.is_empty() => d.chars().take(300).collect(),
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut new = poem::web::Json(ErrorBody {
-        code: code.into(),
+        code: ErrorCode::for_status(status),
         message,
     })
     .with_status(status)

@@ -3,7 +3,7 @@
 //! complete enough for those consumers.
 
 use serde_json::Value;
-use spa_auth::startup::openapi_json;
+use spa_auth::{errors::ErrorCode, startup::openapi_json};
 
 const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 const REGENERATE: &str = "cargo run -q -p spa-auth -- openapi > openapi/openapi.json";
@@ -251,19 +251,20 @@ fn every_status_an_operation_can_send_is_documented_with_a_schema() {
 #[test]
 fn every_error_response_has_examples_of_its_own_codes() {
     // Written down apart from the code: which codes each status can carry.
-    let codes_of = |status: &str| -> &[&str] {
+    let codes_of = |status: &str| -> &[ErrorCode] {
+        use ErrorCode::*;
         match status {
-            "400" => &["bad_request", "password_rejected"],
-            "401" => &["not_authenticated", "invalid_credentials"],
-            "403" => &["csrf_rejected", "wrong_current_password"],
-            "404" => &["not_found"],
-            "408" => &["request_timeout"],
-            "413" => &["payload_too_large"],
-            "415" => &["unsupported_media_type"],
-            "429" => &["too_many_requests"],
-            "431" => &["headers_too_large"],
-            "500" => &["internal"],
-            "503" => &["unavailable"],
+            "400" => &[BadRequest, PasswordRejected],
+            "401" => &[NotAuthenticated, InvalidCredentials],
+            "403" => &[CsrfRejected, WrongCurrentPassword],
+            "404" => &[NotFound],
+            "408" => &[RequestTimeout],
+            "413" => &[PayloadTooLarge],
+            "415" => &[UnsupportedMediaType],
+            "429" => &[TooManyRequests],
+            "431" => &[HeadersTooLarge],
+            "500" => &[Internal],
+            "503" => &[Unavailable],
             _ => &[],
         }
     };
@@ -284,8 +285,9 @@ fn every_error_response_has_examples_of_its_own_codes() {
                 assert!(!examples.is_empty(), "{at} {media} has no examples");
                 for (name, example) in examples {
                     let code = example["value"]["code"].as_str().unwrap_or_default();
+                    let parsed = serde_json::from_value(example["value"]["code"].clone());
                     assert!(
-                        codes_of(status).contains(&code),
+                        parsed.is_ok_and(|c: ErrorCode| codes_of(status).contains(&c)),
                         "{at}: example {name} has code {code:?}, which {status} never carries"
                     );
                     assert!(
@@ -297,6 +299,54 @@ fn every_error_response_has_examples_of_its_own_codes() {
                 }
             }
         }
+    }
+}
+
+/// The codes are one list: the spec's `ErrorCode` enum is exactly the Rust enum, the Error
+/// body's `code` refers to it, and every code the server answers with is one of its values.
+#[test]
+fn error_codes_are_the_error_code_enum() {
+    let spec = spec();
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(
+        schemas["Error"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode",
+        "Error.code refers to the ErrorCode schema"
+    );
+    let in_spec: Vec<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode has an enum")
+        .iter()
+        .map(|v| v.as_str().expect("every code is a string"))
+        .collect();
+    let in_code: Vec<String> = ErrorCode::all().iter().map(ToString::to_string).collect();
+    assert_eq!(in_spec, in_code, "the spec's ErrorCode is the Rust enum");
+    assert_eq!(schemas["ErrorCode"]["type"], "string");
+
+    // What the handlers answer (every ApiError variant) and what the middleware that puts
+    // poem's own errors in the Error shape answers (any error status).
+    let handlers = spa_auth::errors::example_bodies()
+        .into_iter()
+        .map(|b| b.code);
+    let middleware = (400..600)
+        .filter_map(|s| poem::http::StatusCode::from_u16(s).ok())
+        .map(ErrorCode::for_status);
+    for code in handlers.chain(middleware) {
+        let wire = serde_json::to_value(code).expect("a code serialises");
+        let wire = wire.as_str().expect("a code is a string");
+        assert!(
+            in_spec.contains(&wire),
+            "{code:?} ({wire}) is in the spec's ErrorCode"
+        );
+    }
+
+    let description = schemas["ErrorCode"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    for code in &in_spec {
+        assert!(
+            description.contains(&format!("- `{code}`: ")),
+            "the ErrorCode description says what {code} means"
+        );
     }
 }
 

@@ -6,7 +6,7 @@
  * cookies on every call, HTTP Basic for login, and one error type for every non-2xx answer.
  */
 import createClient, { type Client } from "openapi-fetch";
-import type { components, paths } from "./generated/schema.js";
+import { type components, errorCodeValues, type paths } from "./generated/schema.js";
 
 export type { components, operations, paths } from "./generated/schema.js";
 
@@ -18,6 +18,10 @@ export type User = Schemas["User"];
 export type Health = Schemas["Health"];
 /** The body of every error response: `{ code, message }`. */
 export type ErrorBody = Schemas["Error"];
+/** Every code an error body can carry, from the spec's `ErrorCode`: `"invalid_credentials" | "not_authenticated" | ...`. */
+export type ErrorCode = Schemas["ErrorCode"];
+/** {@link SpaAuthError.code}: a spec code, or `http_<status>` for an answer that is not an Error body. */
+export type SpaAuthErrorCode = ErrorCode | `http_${number}`;
 /** One of the logged-in user's sessions, as `GET /api/auth/sessions` lists it. */
 export type SessionInfo = Schemas["SessionInfo"];
 /** Body of `DELETE /api/auth/sessions`: how many other sessions were ended. */
@@ -36,19 +40,21 @@ export interface SpaAuthClientOptions {
 /**
  * Any non-2xx answer. `code` and `message` come from the spec's `Error` body; when the body is
  * not one (a proxy's HTML page, say), `code` is `http_<status>` and `message` the status text.
+ * A code this client does not know (from a newer server) is not passed off as an
+ * {@link ErrorCode} either: it is `http_<status>` too, with the body's message.
  */
 export class SpaAuthError extends Error {
   override readonly name = "SpaAuthError";
   /** HTTP status, e.g. 401. */
   readonly status: number;
-  /** Stable machine-readable code, e.g. `invalid_credentials`, `not_authenticated`, `too_many_requests`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `invalid_credentials`, `not_authenticated`, `too_many_requests`; a misspelt one does not compile. */
+  readonly code: SpaAuthErrorCode;
   /** Seconds to wait before retrying, from `Retry-After` (delta-seconds or an HTTP date); `undefined` when absent. */
   readonly retryAfter: number | undefined;
   /** The raw response, for headers such as `X-Request-Id`. Its body has been read. */
   readonly response: Response | undefined;
 
-  constructor(init: { status: number; code: string; message: string; retryAfter?: number | undefined; response?: Response | undefined }) {
+  constructor(init: { status: number; code: SpaAuthErrorCode; message: string; retryAfter?: number | undefined; response?: Response | undefined }) {
     super(init.message);
     this.status = init.status;
     this.code = init.code;
@@ -62,7 +68,7 @@ export class SpaAuthError extends Error {
     const text = typeof body === "string" ? body.trim() : "";
     return new SpaAuthError({
       status: response.status,
-      code: parsed?.code ?? `http_${response.status}`,
+      code: parsed !== undefined && isErrorCode(parsed.code) ? parsed.code : `http_${response.status}`,
       message: parsed?.message ?? (text.length > 0 && text.length <= 200 ? text : response.statusText || `HTTP ${response.status}`),
       retryAfter: parseRetryAfter(response.headers.get("Retry-After")),
       response,
@@ -84,7 +90,15 @@ export function isThrottled(e: unknown): e is SpaAuthError {
   return isSpaAuthError(e) && e.status === 429;
 }
 
-function asErrorBody(body: unknown): ErrorBody | undefined {
+const errorCodes: ReadonlySet<string> = new Set(errorCodeValues);
+
+/** Whether `value` is one of the spec's error codes (the generated list, not a copy of it). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && errorCodes.has(value);
+}
+
+/** The strings `code` and `message` of an Error body; `code` is not yet checked against the spec. */
+function asErrorBody(body: unknown): { code: string; message: string } | undefined {
   if (typeof body !== "object" || body === null) return undefined;
   const { code, message } = body as Record<string, unknown>;
   return typeof code === "string" && typeof message === "string" ? { code, message } : undefined;

@@ -7,11 +7,13 @@ import { describe, expect, it } from "vitest";
 import {
   basicAuthorization,
   createSpaAuthClient,
+  isErrorCode,
   isSpaAuthError,
   isThrottled,
   isUnauthorized,
   parseRetryAfter,
   SpaAuthError,
+  type SpaAuthErrorCode,
 } from "../src/index.js";
 
 function scripted(response: () => Response): { client: ReturnType<typeof createSpaAuthClient>; seen: Request[] } {
@@ -78,6 +80,30 @@ describe("SpaAuthError", () => {
     const e = await rejection(client.logout());
     expect([e.status, e.code, e.message]).toEqual([401, "http_401", "Unauthorized"]);
     expect(isUnauthorized(e)).toBe(true);
+  });
+
+  it("a code this client does not know is not passed off as one it does", async () => {
+    const { client } = scripted(() => json(400, { code: "from_a_newer_server", message: "something new" }));
+    const e = await rejection(client.me());
+    expect([e.status, e.code, e.message]).toEqual([400, "http_400", "something new"]);
+  });
+
+  it("codes are the spec's ErrorCode union: a misspelt one does not compile", () => {
+    // `clients/test.sh` runs tsc over this file: each @ts-expect-error fails the build if the
+    // line below it ever compiles, that is, if `code` stops being the union.
+    const e = new SpaAuthError({ status: 401, code: "invalid_credentials", message: "no" });
+    // @ts-expect-error -- "invalid_credentails" is not an ErrorCode: the comparison cannot be true.
+    expect(e.code === "invalid_credentails").toBe(false);
+    // @ts-expect-error -- nor can an error be made with it.
+    expect(new SpaAuthError({ status: 401, code: "invalid_credentails", message: "no" }).code).toBe("invalid_credentails");
+    const valid: SpaAuthErrorCode[] = ["invalid_credentials", "http_401"];
+    expect(valid).toContain(e.code);
+    expect([isErrorCode("invalid_credentials"), isErrorCode("invalid_credentails"), isErrorCode("http_401"), isErrorCode(1)]).toEqual([
+      true,
+      false,
+      false,
+      false,
+    ]);
   });
 
   it("non-errors are not SpaAuthErrors", () => {

@@ -179,14 +179,33 @@ export interface components {
          *     }
          */
         Error: {
-            /**
-             * @description Stable machine-readable code, for example `invalid_credentials`, `not_authenticated`,
-             *     `bad_request`, `too_many_requests`, `unavailable`.
-             */
-            code: string;
+            code: components["schemas"]["ErrorCode"];
             /** @description Human-readable explanation; may change between versions. */
             message: string;
         };
+        /**
+         * @description Stable machine-readable error code; the `message` beside it is for people and may change.
+         *
+         *     - `bad_request`: the request is malformed (a bad `Authorization` header, a body that is not
+         *     the documented JSON, an unparsable parameter); the message says what is wrong.
+         *     - `invalid_credentials`: wrong username or password at login.
+         *     - `not_authenticated`: no session cookie, or its session has ended or expired.
+         *     - `csrf_rejected`: a cross-site state-changing request from a browser.
+         *     - `wrong_current_password`: the current password given to a password change is wrong.
+         *     - `password_rejected`: the new password breaks a rule; the message says which.
+         *     - `request_timeout`: the request body did not arrive in time.
+         *     - `not_found`: no such path, or no such session of this user.
+         *     - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
+         *     - `headers_too_large`: the request headers are too large.
+         *     - `payload_too_large`: the request body is too large.
+         *     - `unsupported_media_type`: the request body is not `application/json`.
+         *     - `too_many_requests`: too many failed attempts; wait `Retry-After` seconds.
+         *     - `unavailable`: the database or the password hashing is unavailable or busy; wait
+         *     `Retry-After` seconds.
+         *     - `internal`: an unexpected error; details are in the server log.
+         * @enum {string}
+         */
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "wrong_current_password" | "password_rejected" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -811,3 +830,12 @@ export interface operations {
         };
     };
 }
+type FlattenedDeepRequired<T> = {
+    [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
+};
+type ReadonlyArray<T> = [
+    Exclude<T, undefined>
+] extends [
+    unknown[]
+] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "wrong_current_password", "password_rejected", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
