@@ -16,11 +16,11 @@ use sea_orm::TransactionTrait;
 use uuid::Uuid;
 
 use crate::{
-    errors::ApiError,
-    metrics::{Login, METRICS},
+    http::errors::ApiError,
     passwords::{Password, check_new_password},
+    server::AppState,
     sessions::{self, ClientInfo, Current, Reason, Token, Which},
-    startup::AppState,
+    telemetry::metrics::{Login, METRICS},
     throttle::{Admission, Reservation},
     users,
 };

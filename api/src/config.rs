@@ -264,7 +264,7 @@ impl ServeSettings {
             }
         }
         if let Some(url) = &self.public_url
-            && crate::csrf::SiteOrigin::parse(url).is_none()
+            && crate::http::middleware::csrf::SiteOrigin::parse(url).is_none()
         {
             return Err(ConfigError::InvalidPublicUrl(url.clone()));
         }

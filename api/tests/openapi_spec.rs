@@ -3,7 +3,7 @@
 //! complete enough for those consumers.
 
 use serde_json::Value;
-use spa_auth::{errors::ErrorCode, startup::openapi_json};
+use spa_auth::{http::errors::ErrorCode, server::openapi_json};
 
 const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 const REGENERATE: &str = "cargo run -q -p spa-auth -- openapi > openapi/openapi.json";
@@ -324,7 +324,7 @@ fn error_codes_are_the_error_code_enum() {
 
     // What the handlers answer (every ApiError variant) and what the middleware that puts
     // poem's own errors in the Error shape answers (any error status).
-    let handlers = spa_auth::errors::example_bodies()
+    let handlers = spa_auth::http::errors::example_bodies()
         .into_iter()
         .map(|b| b.code);
     let middleware = (400..600)

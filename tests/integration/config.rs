@@ -1,7 +1,7 @@
 //! Settings that change what users get, honoured end to end; settings that would break
 //! browsers, refused at startup.
 
-use spa_auth::startup::Application;
+use spa_auth::server::Application;
 use spa_auth_tests::{
     StatusCode, TestDb, assert_error, base_args, db_test, parse_settings, spawn_app_with,
 };

@@ -3,7 +3,7 @@
 //! without them would get. A username that cannot be a username is an unknown user.
 
 use reqwest::Method;
-use spa_auth::metrics::METRICS;
+use spa_auth::telemetry::metrics::METRICS;
 use spa_auth_tests::{StatusCode, assert_error, basic_credentials, db_test, spawn_app_with};
 
 use crate::{

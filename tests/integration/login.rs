@@ -1,6 +1,6 @@
 //! `POST /api/auth/login`: the user, the cookie and every way a login fails.
 
-use spa_auth::metrics::METRICS;
+use spa_auth::telemetry::metrics::METRICS;
 use spa_auth_tests::{FOURTEEN_DAYS, StatusCode, assert_error, db_test, header, spawn_app};
 
 db_test!(

@@ -142,10 +142,10 @@ db_test!(
         app.create_user("alice", "correct horse battery").await;
         let long = "a".repeat(151);
         for username in ["", long.as_str()] {
-            let hashes = spa_auth::metrics::METRICS.password_hashes();
+            let hashes = spa_auth::telemetry::metrics::METRICS.password_hashes();
             let resp = app.login(username, "correct horse battery").await;
             assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
-            let spent = spa_auth::metrics::METRICS.password_hashes() - hashes;
+            let spent = spa_auth::telemetry::metrics::METRICS.password_hashes() - hashes;
             assert_eq!(spent, 1, "{} characters", username.len());
         }
     }

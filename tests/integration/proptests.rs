@@ -8,7 +8,7 @@ use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
 };
-use spa_auth::security::parse_basic;
+use spa_auth::http::extractors::parse_basic;
 use spa_auth_tests::{Response, StatusCode, TestApp, db_test, header, spawn_app_with};
 
 const CASES: u32 = 64;
@@ -241,7 +241,7 @@ proptest! {
                 prop_assert_eq!(parsed.password.expose(), pass);
             }
             None => {
-                let refused = matches!(parsed, Err(spa_auth::errors::ApiError::BadRequest(_)));
+                let refused = matches!(parsed, Err(spa_auth::http::errors::ApiError::BadRequest(_)));
                 prop_assert!(refused, "{decoded:?} accepted or not a 400: {parsed:?}");
             }
         }
@@ -253,7 +253,7 @@ proptest! {
         let parsed = parse_basic(Some(&value));
         match std::str::from_utf8(&raw).ok().and_then(well_formed) {
             Some(_) => prop_assert!(parsed.is_ok()),
-            None => prop_assert!(matches!(parsed, Err(spa_auth::errors::ApiError::BadRequest(_)))),
+            None => prop_assert!(matches!(parsed, Err(spa_auth::http::errors::ApiError::BadRequest(_)))),
         }
     }
 }
@@ -262,6 +262,6 @@ proptest! {
 fn parse_basic_without_a_header_is_not_authenticated() {
     assert!(matches!(
         parse_basic(None),
-        Err(spa_auth::errors::ApiError::NotAuthenticated)
+        Err(spa_auth::http::errors::ApiError::NotAuthenticated)
     ));
 }

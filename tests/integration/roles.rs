@@ -154,7 +154,7 @@ db_test!(
             .await
             .unwrap();
         assert!(changed);
-        tokio::time::sleep(spa_auth::cache::propagation_bound(Duration::from_millis(50))).await;
+        tokio::time::sleep(spa_auth::sessions::cache::propagation_bound(Duration::from_millis(50))).await;
 
         assert_eq!(roles_of(&app, &token).await, ["staff"]);
     }

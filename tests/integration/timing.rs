@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use sea_orm::EntityTrait;
 
-use spa_auth::{decoy::cost_class, metrics::METRICS, startup::Application, users::set_active};
+use spa_auth::{
+    passwords::decoy::cost_class, server::Application, telemetry::metrics::METRICS,
+    users::set_active,
+};
 use spa_auth_tests::{Db, StatusCode, TestApp, assert_error, db_test, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use spa_auth::{
     config::{PasswordSettings, ServeSettings},
     passwords::{Password, Passwords},
-    startup::{AppState, Application},
+    server::{AppState, Application},
     users::{self, NewUser},
 };
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -424,10 +424,10 @@ impl TestApp {
     /// The user as stored now.
     /// Waits as long as the `spa-auth` CLI does after changing a user directly in the
     /// database: by then every running instance has dropped what it cached about that user
-    /// (`spa_auth::cache::propagation_bound`). Changes made through the HTTP API need no wait.
+    /// (`spa_auth::sessions::cache::propagation_bound`). Changes made through the HTTP API need no wait.
     pub async fn settle(&self) {
         let poll = std::time::Duration::from_millis(50);
-        tokio::time::sleep(spa_auth::cache::propagation_bound(poll)).await;
+        tokio::time::sleep(spa_auth::sessions::cache::propagation_bound(poll)).await;
     }
 
     pub async fn user(&self, username: &str) -> user::Model {

@@ -8,11 +8,11 @@ use uuid::Uuid;
 use super::{SessionChangeError, SessionError, Tag, Text, client_info};
 use crate::{
     authentication,
-    errors::{ApiError, api_errors},
+    http::errors::{ApiError, api_errors},
+    http::extractors::SessionAuth,
     passwords::Password,
-    security::SessionAuth,
+    server::AppState,
     sessions::{Reason, Which},
-    startup::AppState,
 };
 
 /// One of the user's sessions. Never carries the token or its hash.

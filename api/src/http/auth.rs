@@ -6,10 +6,10 @@ use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 use super::{SessionChangeError, SessionError, Tag, client_info};
 use crate::{
     authentication,
-    errors::{ApiError, api_errors},
-    security::{BasicAuth, SessionAuth, session_token},
+    http::errors::{ApiError, api_errors},
+    http::extractors::{BasicAuth, SessionAuth, session_token},
+    server::AppState,
     sessions::{Reason, Which},
-    startup::AppState,
     users::User,
 };
 

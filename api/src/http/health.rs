@@ -5,8 +5,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::Tag;
 use crate::{
-    errors::{ApiError, api_errors},
-    startup::AppState,
+    http::errors::{ApiError, api_errors},
+    server::AppState,
 };
 
 #[derive(Debug, Object)]

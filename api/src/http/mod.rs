@@ -3,7 +3,14 @@
 
 mod account;
 mod auth;
+pub mod docs;
+pub mod errors;
+pub mod extractors;
 mod health;
+pub mod middleware;
+pub mod routes;
+pub mod spa;
+pub mod spec;
 
 use poem::Request;
 use poem_openapi::Tags;
@@ -12,7 +19,7 @@ pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
 pub use health::{Health, HealthApi};
 
-use crate::{errors::api_errors, sessions::ClientInfo};
+use crate::{http::errors::api_errors, sessions::ClientInfo};
 
 #[derive(Tags)]
 pub(crate) enum Tag {

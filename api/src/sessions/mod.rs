@@ -1,5 +1,7 @@
 //! Server-side sessions: opaque random tokens in an HttpOnly cookie, stored only as hashes.
 
+pub mod cache;
+
 use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -13,8 +15,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    cache::SessionCache,
     config::{SameSite, SessionSettings},
+    sessions::cache::SessionCache,
 };
 
 const TOKEN_BYTES: usize = 32;
@@ -127,7 +129,7 @@ impl Sessions {
         client: &ClientInfo,
     ) -> Result<(Token, session::Model), SessionError> {
         let created = self.create_in(&self.db, user_id, client).await?;
-        crate::metrics::METRICS.sessions_created(1);
+        crate::telemetry::metrics::METRICS.sessions_created(1);
         Ok(created)
     }
 
@@ -344,7 +346,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
         Which::All => query,
     };
     let ended = query.exec(db).await?.rows_affected;
-    crate::metrics::METRICS.sessions_ended(ended);
+    crate::telemetry::metrics::METRICS.sessions_ended(ended);
     tracing::info!(target: "audit", event = "sessions_ended", %user_id, reason = reason.as_str(), count = ended);
     Ok(ended)
 }

@@ -10,7 +10,7 @@ use poem::{
     http::{HeaderValue, Method, header},
 };
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// The SPA may load scripts, styles and data only from this origin and may not be framed.
 /// Vite's build has no inline script, so no `'unsafe-inline'` is needed.

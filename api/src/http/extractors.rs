@@ -17,10 +17,10 @@ use poem_openapi::{
 };
 
 use crate::{
-    errors::ApiError,
+    http::errors::ApiError,
     passwords::{MAX_LENGTH, Password},
+    server::AppState,
     sessions::{Current, Token},
-    startup::AppState,
 };
 
 pub const BASIC_AUTH: &str = "basicAuth";

@@ -95,7 +95,7 @@ fn canonical_header_names(doc: &mut Json) {
 /// would show `invalid_credentials` for a 503. Each error response gets instead one example
 /// per code its description names (they are written as `` `code` ``), in that order.
 fn error_examples(doc: &mut Json) {
-    let bodies = crate::errors::example_bodies();
+    let bodies = crate::http::errors::example_bodies();
     for_each_response(doc, |status, response| {
         if !(status.starts_with('4') || status.starts_with('5')) {
             return;
@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn links_are_added_to_the_named_responses() {
-        let spec = crate::startup::openapi_json();
+        let spec = crate::server::openapi_json();
         let v: serde_json::Value = serde_json::from_str(&spec).expect("spec is JSON");
         let login = &v["paths"]["/api/auth/login"]["post"]["responses"]["200"]["links"];
         assert_eq!(login["getMe"]["operationId"], "getMe");

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::hashers::{self, HashError};
+use crate::passwords::django::{self as hashers, HashError};
 use crate::{
     sessions::{Reason, Which},
     users::{username_key, valid_username},

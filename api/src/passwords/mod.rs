@@ -1,6 +1,10 @@
 //! Password hashing (argon2id, off the async runtime, a bounded number at once) and the rules
 //! a new password must meet.
 
+pub mod decoy;
+pub mod django;
+pub mod pool;
+
 use std::{
     collections::HashSet,
     fmt,
@@ -13,15 +17,14 @@ use std::{
 use argon2::{Params, PasswordHash, Version};
 use tokio::sync::Semaphore;
 
+use self::{
+    decoy::Decoys,
+    django::{is_django_format, verify as verify_django},
+    pool::{HashPool, Scratch},
+};
 use crate::{
     config::{ConfigError, PasswordSettings},
-    decoy::{self, Decoys},
-    django::{
-        self,
-        hashers::{is_django_format, verify as verify_django},
-    },
-    errors::ApiError,
-    hash_pool::{self, HashPool, Scratch},
+    http::errors::ApiError,
 };
 
 pub const MIN_LENGTH: usize = 8;
@@ -59,7 +62,7 @@ pub enum PasswordRejected {
 }
 
 static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
-    include_str!("../data/common-passwords.txt")
+    include_str!("../../data/common-passwords.txt")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
@@ -105,7 +108,7 @@ pub struct Verified {
 }
 
 /// Hashes and verifies passwords. At most `concurrency` run at once, each on one of as many
-/// hashing threads (see [`hash_pool`]); up to `queue` more wait, and past that callers get
+/// hashing threads (see [`pool`]); up to `queue` more wait, and past that callers get
 /// [`ApiError::Busy`]. This bounds both CPU and memory (argon2 memory × concurrency) under a
 /// login flood.
 #[derive(Clone)]
@@ -128,7 +131,7 @@ impl Passwords {
     pub fn new(settings: &PasswordSettings) -> Result<Self, ConfigError> {
         let params = params(settings)?;
         let mut scratch = Scratch::default();
-        let dummy_hash = hash_pool::hash(&params, b"spa-auth dummy password", &mut scratch)
+        let dummy_hash = pool::hash(&params, b"spa-auth dummy password", &mut scratch)
             .map_err(ConfigError::Argon2)?;
         let pool = HashPool::start(settings.concurrency(), &params)
             .map_err(|e| ConfigError::Argon2(format!("cannot start hashing threads: {e}")))?;
@@ -161,7 +164,7 @@ impl Passwords {
         let password = password.clone();
         let params = self.inner.params.clone();
         self.run(move |scratch| {
-            hash_pool::hash(&params, password.expose().as_bytes(), scratch)
+            pool::hash(&params, password.expose().as_bytes(), scratch)
                 .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
         })
         .await?
@@ -170,7 +173,7 @@ impl Passwords {
     /// Checks `password` against `stored`, the hash of `username`'s account when it has a usable
     /// one. Without one (unknown name, inactive account, no password) it checks against the
     /// decoy for that name instead and fails: the same work a real account of the population
-    /// would cost (see [`crate::decoy`]).
+    /// would cost (see [`crate::passwords::decoy`]).
     pub async fn verify(
         &self,
         password: &Password,
@@ -236,9 +239,9 @@ fn check(stored: &str, password: &[u8], params: &Params, scratch: &mut Scratch) 
     // A hash imported from Django: verified in this same slot, and on success replaced by our
     // own.
     if is_django_format(stored) {
-        let ok = match django::hashers::check(stored) {
+        let ok = match django::check(stored) {
             Ok(hasher) => {
-                crate::metrics::METRICS.password_hash(hasher.metric_label());
+                crate::telemetry::metrics::METRICS.password_hash(hasher.metric_label());
                 verify_django(password, stored).unwrap_or(false)
             }
             Err(e) => {
@@ -254,7 +257,7 @@ fn check(stored: &str, password: &[u8], params: &Params, scratch: &mut Scratch) 
     }
     match PasswordHash::new(stored) {
         Ok(hash) => {
-            let ok = hash_pool::verify(&hash, password, scratch);
+            let ok = pool::verify(&hash, password, scratch);
             Verified {
                 ok,
                 needs_rehash: ok && is_outdated(&hash, params),

@@ -1,5 +1,7 @@
 //! The `spa-auth` command line.
 
+pub mod django_import;
+
 use std::io::{BufRead, IsTerminal};
 
 use clap::{Parser, Subcommand};
@@ -8,8 +10,8 @@ use sea_orm::DatabaseConnection;
 use crate::{
     config::{DatabaseSettings, LogFormat, PasswordSettings, ServeSettings},
     passwords::{Password, Passwords, check_new_password},
+    server::{self, Application},
     sessions::{Reason, Which, end_sessions, purge_expired},
-    startup::{self, Application},
     telemetry,
     users::{self, NewUser},
 };
@@ -141,13 +143,13 @@ pub enum SessionsCommand {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error(transparent)]
-    Startup(#[from] startup::StartupError),
+    Startup(#[from] server::StartupError),
     #[error(transparent)]
     User(#[from] users::UserError),
     #[error("{0}")]
     Password(#[from] crate::passwords::PasswordRejected),
     #[error("password hashing failed: {0}")]
-    Hash(#[from] crate::errors::ApiError),
+    Hash(#[from] crate::http::errors::ApiError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("reading the password from standard input: {0}")]
@@ -157,14 +159,14 @@ pub enum CliError {
     #[error("role {0:?} is not valid: 1 to 64 letters, digits and _ - . : only")]
     InvalidRole(String),
     #[error("import: {0}")]
-    Import(#[from] crate::django::import::ImportError),
+    Import(#[from] crate::cli::django_import::ImportError),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(settings) => serve(*settings).await,
         Command::Migrate(db) => {
-            startup::migrate(&open(&db).await?).await?;
+            server::migrate(&open(&db).await?).await?;
             eprintln!("migrations applied");
             Ok(())
         }
@@ -183,7 +185,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", startup::openapi_json());
+            println!("{}", server::openapi_json());
             Ok(())
         }
         Command::Import(ImportCommand::Django { from, dry_run, db }) => {
@@ -193,16 +195,16 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Result<(), CliError> {
-    use crate::django::import::{self, ImportError};
-    let django = import::connect_django(from).await?;
-    let users = import::read_django_users(&django).await?;
+    use crate::cli::django_import::{self, ImportError};
+    let django = django_import::connect_django(from).await?;
+    let users = django_import::read_django_users(&django).await?;
     django.close().await?;
     // A dry run must write nothing, so it does not migrate either.
     let db = match dry_run {
-        true => startup::connect(db).await?,
+        true => server::connect(db).await?,
         false => open(db).await?,
     };
-    let report = import::import(&db, users, dry_run).await?;
+    let report = django_import::import(&db, users, dry_run).await?;
     for line in report.lines() {
         println!("{line}");
     }
@@ -214,8 +216,8 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
 }
 
 async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
-    let db = startup::connect(settings).await?;
-    startup::migrate(&db).await?;
+    let db = server::connect(settings).await?;
+    server::migrate(&db).await?;
     Ok(db)
 }
 
@@ -229,14 +231,14 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
     if settings.log_format == LogFormat::Text {
         eprintln!("spa-auth listening on http://localhost:{}", app.port());
     }
-    app.run_until(startup::shutdown_signal()).await?;
+    app.run_until(server::shutdown_signal()).await?;
     Ok(())
 }
 
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "spa-auth-demo";
 
-async fn create_demo_user(state: &startup::AppState) -> Result<(), CliError> {
+async fn create_demo_user(state: &server::AppState) -> Result<(), CliError> {
     if users::count(&state.db).await? > 0 {
         eprintln!("demo: users exist already, none created");
         return Ok(());
@@ -374,5 +376,5 @@ async fn settle() {
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())
         .unwrap_or(std::time::Duration::from_millis(50));
-    tokio::time::sleep(crate::cache::propagation_bound(poll)).await;
+    tokio::time::sleep(crate::sessions::cache::propagation_bound(poll)).await;
 }

@@ -13,7 +13,7 @@ use poem::{
     http::{HeaderValue, Method, StatusCode, header},
 };
 
-use crate::errors::ApiError;
+use crate::http::errors::ApiError;
 
 /// An origin as browsers compare them: scheme, host and port, the port explicit.
 #[derive(Clone, Debug, PartialEq, Eq)]

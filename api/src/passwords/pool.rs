@@ -43,7 +43,7 @@ impl Scratch {
         if count > MAX_BLOCKS {
             return None;
         }
-        crate::metrics::METRICS.password_hash(algorithm.as_str());
+        crate::telemetry::metrics::METRICS.password_hash(algorithm.as_str());
         if count > self.keep {
             let mut temporary = vec![Block::default(); count];
             return Some(f(&mut temporary));

@@ -143,7 +143,7 @@ impl ApiError {
     pub(crate) fn log(&self) {
         match self {
             ApiError::Database(err) => {
-                crate::metrics::METRICS.db_error();
+                crate::telemetry::metrics::METRICS.db_error();
                 tracing::error!(error = %err, outage = is_outage(err), "database error");
             }
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
@@ -240,24 +240,24 @@ macro_rules! api_errors {
             $(
                 #[doc = $pdoc]
                 #[oai(status = $pcode)]
-                $pvar(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
+                $pvar(poem_openapi::payload::Json<$crate::http::errors::ErrorBody>),
             )*
             $(
                 #[doc = $rdoc]
                 #[oai(status = $rcode)]
                 $rvar(
-                    poem_openapi::payload::Json<$crate::errors::ErrorBody>,
+                    poem_openapi::payload::Json<$crate::http::errors::ErrorBody>,
                     /// Seconds to wait before trying again.
                     #[oai(header = "Retry-After")] Option<u64>,
                 ),
             )*
             /// An unexpected error (`internal`); details are in the server log.
             #[oai(status = 500)]
-            Internal(poem_openapi::payload::Json<$crate::errors::ErrorBody>),
+            Internal(poem_openapi::payload::Json<$crate::http::errors::ErrorBody>),
         }
 
-        impl From<$crate::errors::ApiError> for $name {
-            fn from(err: $crate::errors::ApiError) -> Self {
+        impl From<$crate::http::errors::ApiError> for $name {
+            fn from(err: $crate::http::errors::ApiError) -> Self {
                 err.log();
                 let body = poem_openapi::payload::Json(err.body());
                 match err.status().as_u16() {
@@ -270,7 +270,7 @@ macro_rules! api_errors {
                             "error not documented for this operation"
                         );
                         $name::Internal(poem_openapi::payload::Json(
-                            $crate::errors::ApiError::Internal(String::new()).body(),
+                            $crate::http::errors::ApiError::Internal(String::new()).body(),
                         ))
                     }
                 }

@@ -35,7 +35,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Statement
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::{django::hashers, passwords::Passwords, users::username_key};
+use crate::{passwords::Passwords, passwords::django, users::username_key};
 
 /// The key's name in `server_secret`.
 const KEY_NAME: &str = "login_decoy_key";
@@ -59,8 +59,8 @@ pub enum DecoyError {
 /// (`argon2id v=19 m=19456,t=2,p=1`, `django pbkdf2_sha256 iterations=1000000`, ...). `None`
 /// when the hash cannot be checked at all; such an account gets the decoy.
 pub fn cost_class(stored: &str) -> Option<String> {
-    if hashers::is_django_format(stored) {
-        return hashers::cost_class(stored)
+    if django::is_django_format(stored) {
+        return django::cost_class(stored)
             .ok()
             .map(|(_, class)| format!("django {class}"));
     }

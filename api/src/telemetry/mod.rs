@@ -2,13 +2,15 @@
 //! and request id are recorded: never headers, cookies, query strings or bodies, which is
 //! where passwords and tokens travel.
 
+pub mod metrics;
+
 use std::time::Instant;
 
 use poem::{Endpoint, Middleware, Request, Response, http::HeaderValue};
 use tracing::{Instrument, field::Empty};
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
-use crate::{config::LogFormat, metrics::METRICS};
+use crate::{config::LogFormat, telemetry::metrics::METRICS};
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
 

@@ -1,5 +1,7 @@
 //! Wiring: database, state, routes, middleware, the server and its background task.
 
+pub mod head_timeout;
+
 use std::{future::Future, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
@@ -13,13 +15,13 @@ use poem_openapi::OpenApiService;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::{
-    cache::DbHealth,
     config::{ConfigError, DatabaseSettings, ServeSettings},
-    csrf::{CrossOrigin, SiteOrigin},
-    errors::{ApiError, ErrorBody, ErrorCode},
+    http::errors::{ApiError, ErrorBody, ErrorCode},
+    http::middleware::csrf::{CrossOrigin, SiteOrigin},
     http::{AccountApi, AuthApi, HealthApi},
     passwords::Passwords,
     sessions::Sessions,
+    sessions::cache::DbHealth,
     telemetry::RequestSpan,
     throttle::Throttle,
 };
@@ -55,7 +57,7 @@ pub enum StartupError {
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
     #[error("login decoys: {0}")]
-    Decoy(#[from] crate::decoy::DecoyError),
+    Decoy(#[from] crate::passwords::decoy::DecoyError),
 }
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout, so readers never wait for
@@ -104,7 +106,7 @@ pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, HealthApi), ()>
 
 /// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
 pub fn openapi_json() -> String {
-    crate::spec::finish(openapi_service().spec())
+    crate::http::spec::finish(openapi_service().spec())
 }
 
 /// The whole HTTP application for a given state.
@@ -116,12 +118,15 @@ pub fn app(
 ) -> impl Endpoint<Output = Response> {
     let api = openapi_service();
     // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
-    let spec = crate::spec::endpoint(openapi_json());
+    let spec = crate::http::spec::endpoint(openapi_json());
     let health = state.health.clone();
     Route::new()
-        .at(crate::docs::SPEC_PATH, spec)
-        .nest(crate::docs::DOCS_PATH, crate::docs::SwaggerUi::new())
-        .nest("/", crate::spa::api_with_spa(api, spa_dir))
+        .at(crate::http::docs::SPEC_PATH, spec)
+        .nest(
+            crate::http::docs::DOCS_PATH,
+            crate::http::docs::SwaggerUi::new(),
+        )
+        .nest("/", crate::http::spa::api_with_spa(api, spa_dir))
         .data(state)
         .around(move |ep, req| limit_body(ep, req, limits))
         .around(move |ep, req| fail_fast_while_db_down(ep, req, health.clone()))
@@ -131,7 +136,7 @@ pub fn app(
         // compiler's recursion limit.
         .map_to_response()
         .boxed()
-        .around(crate::allow::allow_header)
+        .around(crate::http::routes::allow_header)
         .around(json_errors)
         .around(limit_headers)
         // Outermost but for the span, so that every answer carries them, refusals included.
@@ -147,7 +152,7 @@ async fn fail_fast_while_db_down<E: Endpoint>(
     health: DbHealth,
 ) -> poem::Result<Response> {
     let path = req.uri().path();
-    if !health.is_up() && crate::spa::is_api_path(path) && path != "/healthz" {
+    if !health.is_up() && crate::http::spa::is_api_path(path) && path != "/healthz" {
         return Ok(ApiError::Unavailable.as_response());
     }
     Ok(ep.get_response(req).await)
@@ -232,7 +237,7 @@ async fn json_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::
 
 /// Headers every response carries; auth answers must never be cached by anyone.
 async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let is_api = crate::spa::is_api_path(req.uri().path());
+    let is_api = crate::http::spa::is_api_path(req.uri().path());
     let mut resp = ep.get_response(req).await;
     let h = resp.headers_mut();
     h.insert(
@@ -324,13 +329,13 @@ impl Application {
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let purge = tokio::spawn(purge_loop(self.state.clone(), self.purge_interval));
-        let watcher = tokio::spawn(crate::cache::watch(
+        let watcher = tokio::spawn(crate::sessions::cache::watch(
             self.state.db.clone(),
             self.state.sessions.cache().clone(),
             self.state.health.clone(),
             self.invalidation_poll,
         ));
-        let decoys = tokio::spawn(crate::decoy::refresh_loop(
+        let decoys = tokio::spawn(crate::passwords::decoy::refresh_loop(
             self.state.db.clone(),
             self.state.passwords.clone(),
             self.decoy_refresh,
@@ -369,7 +374,7 @@ struct ReadTimeoutAcceptor {
 }
 
 impl Acceptor for ReadTimeoutAcceptor {
-    type Io = crate::head_timeout::HeadTimeout<
+    type Io = crate::server::head_timeout::HeadTimeout<
         std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>,
     >;
 
@@ -388,7 +393,8 @@ impl Acceptor for ReadTimeoutAcceptor {
         let (stream, local, remote, scheme) = self.inner.accept().await?;
         let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
         stream.set_read_timeout(Some(self.timeout));
-        let stream = crate::head_timeout::HeadTimeout::new(Box::pin(stream), self.header_timeout);
+        let stream =
+            crate::server::head_timeout::HeadTimeout::new(Box::pin(stream), self.header_timeout);
         Ok((stream, local, remote, scheme))
     }
 }
@@ -399,7 +405,7 @@ fn metrics_endpoint(state: AppState) -> impl Endpoint<Output = Response> {
         poem::endpoint::make(move |_req| {
             let state = state.clone();
             async move {
-                let text = crate::metrics::METRICS
+                let text = crate::telemetry::metrics::METRICS
                     .render(state.passwords.queue_depth(), state.sessions.cache().len());
                 Ok::<_, poem::Error>(
                     Response::builder()

@@ -1,0 +1,3 @@
+//! Middleware: what every request goes through before and after its handler.
+
+pub mod csrf;
