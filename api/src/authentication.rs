@@ -12,18 +12,44 @@
 //!   password over a new one.
 
 use entity::{session, user};
-use sea_orm::TransactionTrait;
+use sea_orm::{DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::{
-    http::errors::ApiError,
-    passwords::{Password, check_new_password},
-    server::AppState,
-    sessions::{self, ClientInfo, Current, Reason, Token, Which},
+    passwords::{Password, PasswordError, PasswordRejected, check_new_password},
+    services::Services,
+    sessions::{self, ClientInfo, Current, Reason, SessionError, Token, Which},
     telemetry::metrics::{Login, METRICS},
     throttle::{Admission, Reservation},
     users,
 };
+
+/// Why a login or password change did not open a session.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Wrong password, unknown or inactive user, or a login that lost a race with a change to
+    /// the account: one answer for all, so that none can be told apart.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// The session the change came with was ended meanwhile (by that very change, say).
+    #[error("authentication required")]
+    SessionEnded,
+    #[error("too many failed attempts; retry after {retry_after} seconds")]
+    Throttled { retry_after: u64 },
+    /// A password change kept finding the account changed under it.
+    #[error("the account kept changing; retry")]
+    Contended,
+    #[error(transparent)]
+    Rejected(#[from] PasswordRejected),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
 
 /// A session opened by a successful login or password change.
 #[derive(Debug)]
@@ -36,12 +62,12 @@ pub struct Opened {
 /// Logs `username` in with `password`: a new session, or the error to answer with.
 /// `brought` is the session cookie the client came with, if any; it is ended, never adopted.
 pub async fn log_in(
-    state: &AppState,
+    state: &Services,
     username: &str,
     password: &Password,
     client: &ClientInfo,
     brought: Option<Token>,
-) -> Result<Opened, ApiError> {
+) -> Result<Opened, AuthError> {
     let ip = client.ip.as_deref();
     let reservation = admit(state, username, ip).await?;
     match check_and_open(state, username, password, client).await {
@@ -63,7 +89,7 @@ pub async fn log_in(
             METRICS.login(Login::Failed);
             let user_id = user_id.map(|id| id.to_string());
             tracing::info!(target: "audit", event = "login_failed", user_id, ip, raced);
-            Err(ApiError::InvalidCredentials)
+            Err(AuthError::InvalidCredentials)
         }
         Err(e) => {
             // Never evaluated (no hashing slot, a database error): not a guess.
@@ -84,11 +110,11 @@ enum Checked {
 }
 
 async fn check_and_open(
-    state: &AppState,
+    state: &Services,
     username: &str,
     password: &Password,
     client: &ClientInfo,
-) -> Result<Checked, ApiError> {
+) -> Result<Checked, AuthError> {
     let found = users::find_by_username(&state.db, username).await?;
     // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
     // login costs the same whatever the reason, so timing does not reveal which accounts exist.
@@ -143,18 +169,18 @@ const CHANGE_ATTEMPTS: usize = 3;
 /// Changes the password of the user whose session `current` is, after checking the current
 /// password: every session of the user ends and the caller continues in a new one.
 pub async fn change_password(
-    state: &AppState,
+    state: &Services,
     current: &Current,
     current_password: &Password,
     new_password: &Password,
     client: &ClientInfo,
-) -> Result<Opened, ApiError> {
+) -> Result<Opened, AuthError> {
     let ip = client.ip.as_deref();
     let reservation = admit(state, &current.user.username, ip).await?;
     let result = replace_password(state, current, current_password, new_password, client).await;
     match &result {
         Ok(_) => state.throttle.succeeded(reservation).await?,
-        Err(ApiError::WrongPassword) => {
+        Err(AuthError::WrongPassword) => {
             state.throttle.failed(reservation);
             let user_id = current.user.id;
             tracing::info!(target: "audit", event = "password_change_failed", %user_id, ip);
@@ -169,12 +195,12 @@ pub async fn change_password(
 }
 
 async fn replace_password(
-    state: &AppState,
+    state: &Services,
     current: &Current,
     current_password: &Password,
     new_password: &Password,
     client: &ClientInfo,
-) -> Result<Opened, ApiError> {
+) -> Result<Opened, AuthError> {
     let mut new_hash = None;
     for _ in 0..CHANGE_ATTEMPTS {
         // Read afresh, not from the session cache: the check and the compare-and-set below
@@ -182,7 +208,7 @@ async fn replace_password(
         let user = users::find_by_id(&state.db, current.user.id)
             .await?
             .filter(|u| u.is_active)
-            .ok_or(ApiError::NotAuthenticated)?;
+            .ok_or(AuthError::SessionEnded)?;
         let verified = state
             .passwords
             .verify(
@@ -192,7 +218,7 @@ async fn replace_password(
             )
             .await?;
         if !verified.ok || user.password_hash.is_none() {
-            return Err(ApiError::WrongPassword);
+            return Err(AuthError::WrongPassword);
         }
         let hash = match &new_hash {
             Some(hash) => String::clone(hash),
@@ -212,7 +238,7 @@ async fn replace_password(
         // session with it, and one that comes later waits and ends the session made here.
         if !sessions::exists(&txn, current.session.id).await? {
             txn.rollback().await?;
-            return Err(ApiError::NotAuthenticated);
+            return Err(AuthError::SessionEnded);
         }
         sessions::end_sessions(&txn, user.id, Which::All, Reason::PasswordChanged).await?;
         let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
@@ -228,25 +254,25 @@ async fn replace_password(
             session,
         });
     }
-    Err(ApiError::Busy { retry_after: 1 })
+    Err(AuthError::Contended)
 }
 
 /// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had
 /// anyway, so that a flood costs no database writes.
 async fn admit(
-    state: &AppState,
+    state: &Services,
     username: &str,
     ip: Option<&str>,
-) -> Result<Reservation, ApiError> {
+) -> Result<Reservation, AuthError> {
     if !state.passwords.has_room() {
-        return Err(ApiError::Busy { retry_after: 1 });
+        return Err(PasswordError::Busy { retry_after: 1 }.into());
     }
     match state.throttle.reserve(username, ip).await? {
         Admission::Admitted(reservation) => Ok(reservation),
         Admission::Refused { retry_after } => {
             tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
             METRICS.login(Login::Throttled);
-            Err(ApiError::TooManyRequests { retry_after })
+            Err(AuthError::Throttled { retry_after })
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Settings: every one is a command-line flag and a `SPA_AUTH_*` environment variable.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -116,68 +116,6 @@ pub struct ThrottleSettings {
     pub throttle_per_account: u32,
 }
 
-/// Everything `spa-auth serve` needs.
-#[derive(Args, Clone, Debug)]
-pub struct ServeSettings {
-    /// Address to listen on.
-    #[arg(long, env = "SPA_AUTH_BIND", default_value = "127.0.0.1:8080")]
-    pub bind: SocketAddr,
-    /// Take the client IP from the last `X-Forwarded-For` entry. Only behind a reverse proxy
-    /// that sets it; otherwise clients could claim any address.
-    #[arg(long, env = "SPA_AUTH_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set)]
-    pub trust_proxy: bool,
-    /// How often expired sessions are deleted.
-    #[arg(long, env = "SPA_AUTH_PURGE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub purge_interval: Duration,
-    /// Create a demo user when there are no users, and print its credentials.
-    #[arg(long, env = "SPA_AUTH_DEMO", default_value_t = false)]
-    pub demo: bool,
-    /// Origins of SPAs served from elsewhere (comma-separated, e.g. `https://app.example.com`):
-    /// their state-changing requests pass the CSRF check and they get credentialed CORS.
-    /// They must be same-site with this service, since the cookie is `SameSite=Lax` or `Strict`.
-    #[arg(long, env = "SPA_AUTH_TRUSTED_ORIGINS", value_delimiter = ',')]
-    pub trusted_origins: Vec<String>,
-    /// The URL people reach the service at (`https://auth.example.com`): scheme, host and
-    /// optional port, no path. When set, a state-changing request's `Origin` must be exactly
-    /// this or a trusted origin, scheme and port included; without it, `Origin` is compared
-    /// with the request's `Host`, which carries no scheme.
-    #[arg(long, env = "SPA_AUTH_PUBLIC_URL")]
-    pub public_url: Option<String>,
-    /// Directory of a built SPA to serve at `/` (client routes fall back to its index.html;
-    /// `/api/*` never does). Without it, only the API is served.
-    #[arg(long, env = "SPA_AUTH_SPA_DIR")]
-    pub spa_dir: Option<std::path::PathBuf>,
-    /// Largest request body accepted; larger ones get 413.
-    #[arg(long, env = "SPA_AUTH_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
-    pub max_body_bytes: usize,
-    /// A request body must arrive within this time; slower clients get 408.
-    #[arg(long, env = "SPA_AUTH_BODY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub body_timeout: Duration,
-    /// A connection whose client sends nothing for this long while the server waits to read
-    /// is closed: idle keep-alives, and clients that stall in the middle of their headers.
-    #[arg(long, env = "SPA_AUTH_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub idle_timeout: Duration,
-    /// A request's head (request line and headers) must arrive within this time from its
-    /// first byte, however steadily it trickles; slower clients are disconnected.
-    #[arg(long, env = "SPA_AUTH_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub header_timeout: Duration,
-    /// Serve Prometheus metrics at `/metrics` on this separate address (e.g. 127.0.0.1:9090).
-    /// Off by default: metrics describe traffic and should not be public.
-    #[arg(long, env = "SPA_AUTH_METRICS_BIND")]
-    pub metrics_bind: Option<SocketAddr>,
-    /// Log lines as text or JSON.
-    #[arg(long, env = "SPA_AUTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    #[command(flatten)]
-    pub database: DatabaseSettings,
-    #[command(flatten)]
-    pub session: SessionSettings,
-    #[command(flatten)]
-    pub password: PasswordSettings,
-    #[command(flatten)]
-    pub throttle: ThrottleSettings,
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
@@ -204,16 +142,6 @@ pub enum ConfigError {
     InvalidationPoll,
     #[error("hash concurrency must be at least 1")]
     NoHashConcurrency,
-    #[error(
-        "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
-    )]
-    InvalidOrigin(String),
-    #[error(
-        "public URL {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
-    )]
-    InvalidPublicUrl(String),
-    #[error("the header timeout must be positive")]
-    NoHeaderTimeout,
 }
 
 impl SessionSettings {
@@ -252,53 +180,5 @@ impl PasswordSettings {
                 .map(|n| n.get())
                 .unwrap_or(1)
         })
-    }
-}
-
-impl ServeSettings {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.session.validate()?;
-        for origin in &self.trusted_origins {
-            if !is_origin(origin) {
-                return Err(ConfigError::InvalidOrigin(origin.clone()));
-            }
-        }
-        if let Some(url) = &self.public_url
-            && crate::http::middleware::csrf::SiteOrigin::parse(url).is_none()
-        {
-            return Err(ConfigError::InvalidPublicUrl(url.clone()));
-        }
-        if self.header_timeout.is_zero() {
-            return Err(ConfigError::NoHeaderTimeout);
-        }
-        if self.password.concurrency() == 0 {
-            return Err(ConfigError::NoHashConcurrency);
-        }
-        crate::passwords::params(&self.password).map(|_| ())
-    }
-}
-
-/// `scheme://host[:port]`, as browsers send it in `Origin`.
-fn is_origin(s: &str) -> bool {
-    let Some((scheme, host)) = s.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !host.is_empty()
-        && !host.contains(['/', '?', '#', '@', ' '])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_must_be_bare() {
-        assert!(is_origin("https://app.example.com"));
-        assert!(is_origin("http://localhost:5173"));
-        assert!(!is_origin("https://app.example.com/"));
-        assert!(!is_origin("app.example.com"));
-        assert!(!is_origin("ftp://x"));
-        assert!(!is_origin("https://"));
     }
 }

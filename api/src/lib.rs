@@ -3,9 +3,11 @@
 pub mod authentication;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod http;
 pub mod passwords;
 pub mod server;
+pub mod services;
 pub mod sessions;
 pub mod telemetry;
 pub mod throttle;

@@ -6,8 +6,8 @@ use std::{process::Stdio, time::Duration};
 
 use reqwest::Method;
 use spa_auth::{
-    server::{AppState, Application},
     sessions::ClientInfo,
+    {http::state::AppState, server::Application},
 };
 use spa_auth_tests::{Response, StatusCode, TestApp, base_args, header, parse_settings};
 use tokio::sync::oneshot;

@@ -25,10 +25,11 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 use spa_auth::{
-    config::{PasswordSettings, ServeSettings},
+    config::PasswordSettings,
     passwords::{Password, Passwords},
-    server::{AppState, Application},
+    server::ServeSettings,
     users::{self, NewUser},
+    {http::state::AppState, server::Application},
 };
 use tokio::{sync::oneshot, task::JoinHandle};
 

@@ -8,8 +8,9 @@ use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::{DatabaseSettings, LogFormat, PasswordSettings, ServeSettings},
+    config::{DatabaseSettings, LogFormat, PasswordSettings},
     passwords::{Password, Passwords, check_new_password},
+    server::ServeSettings,
     server::{self, Application},
     sessions::{Reason, Which, end_sessions, purge_expired},
     telemetry,
@@ -149,7 +150,7 @@ pub enum CliError {
     #[error("{0}")]
     Password(#[from] crate::passwords::PasswordRejected),
     #[error("password hashing failed: {0}")]
-    Hash(#[from] crate::http::errors::ApiError),
+    Hash(#[from] crate::passwords::PasswordError),
     #[error("database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("reading the password from standard input: {0}")]
@@ -166,7 +167,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(settings) => serve(*settings).await,
         Command::Migrate(db) => {
-            server::migrate(&open(&db).await?).await?;
+            crate::database::migrate(&open(&db).await?).await?;
             eprintln!("migrations applied");
             Ok(())
         }
@@ -201,7 +202,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
     django.close().await?;
     // A dry run must write nothing, so it does not migrate either.
     let db = match dry_run {
-        true => server::connect(db).await?,
+        true => crate::database::connect(db).await?,
         false => open(db).await?,
     };
     let report = django_import::import(&db, users, dry_run).await?;
@@ -216,8 +217,8 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
 }
 
 async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
-    let db = server::connect(settings).await?;
-    server::migrate(&db).await?;
+    let db = crate::database::connect(settings).await?;
+    crate::database::migrate(&db).await?;
     Ok(db)
 }
 
@@ -238,7 +239,7 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
 pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "spa-auth-demo";
 
-async fn create_demo_user(state: &server::AppState) -> Result<(), CliError> {
+async fn create_demo_user(state: &crate::http::state::AppState) -> Result<(), CliError> {
     if users::count(&state.db).await? > 0 {
         eprintln!("demo: users exist already, none created");
         return Ok(());

@@ -10,8 +10,8 @@ use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
     http::extractors::SessionAuth,
+    http::state::AppState,
     passwords::Password,
-    server::AppState,
     sessions::{Reason, Which},
 };
 

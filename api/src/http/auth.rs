@@ -3,14 +3,13 @@
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, payload::Json};
 
-use super::{SessionChangeError, SessionError, Tag, client_info};
+use super::{SessionChangeError, SessionError, Tag, User, client_info};
 use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
     http::extractors::{BasicAuth, SessionAuth, session_token},
-    server::AppState,
+    http::state::AppState,
     sessions::{Reason, Which},
-    users::User,
 };
 
 #[derive(Debug, ApiResponse)]

@@ -5,6 +5,8 @@ mod code;
 use poem::{IntoResponse, Response, http::StatusCode};
 use poem_openapi::{Object, types::Example};
 
+use crate::database::is_outage;
+
 pub use code::ErrorCode;
 
 /// The body of every error response.
@@ -152,47 +154,31 @@ impl ApiError {
     }
 }
 
-/// Whether a database error means the database cannot be reached or cannot serve right now
-/// (waiting may help: 503), as opposed to a query it refused (a bug of ours: 500). Connection,
-/// pool, I/O and protocol failures are outages; so are the server's own "cannot serve" answers:
-/// PostgreSQL's connection (08), resources (53), shutdown (57P), system (58) and contention
-/// (40001, 40P01) classes, and SQLite's busy, locked, out-of-memory, I/O, full and cannot-open.
-pub fn is_outage(err: &sea_orm::DbErr) -> bool {
-    use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
-    let sqlx = match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        _ => return false,
-    };
-    match &**sqlx {
-        Error::Io(_)
-        | Error::Tls(_)
-        | Error::Protocol(_)
-        | Error::PoolTimedOut
-        | Error::PoolClosed
-        | Error::WorkerCrashed => true,
-        Error::Database(db) => {
-            if let Some(pg) = db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>() {
-                let code = pg.code();
-                ["08", "53", "57P", "58", "40001", "40P01"]
-                    .iter()
-                    .any(|class| code.starts_with(class))
-            } else if db
-                .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
-                .is_some()
-            {
-                // SQLite's extended result code; its low byte is the primary one.
-                let primary = db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .map(|c| c & 0xff);
-                // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN.
-                matches!(primary, Some(5 | 6 | 7 | 10 | 13 | 14))
-            } else {
-                false
-            }
+impl From<crate::passwords::PasswordError> for ApiError {
+    fn from(err: crate::passwords::PasswordError) -> Self {
+        use crate::passwords::PasswordError;
+        match err {
+            PasswordError::Busy { retry_after } => ApiError::Busy { retry_after },
+            PasswordError::Internal(detail) => ApiError::Internal(detail),
         }
-        _ => false,
+    }
+}
+
+/// Each refusal of the domain's one answer, as the API words it.
+impl From<crate::authentication::AuthError> for ApiError {
+    fn from(err: crate::authentication::AuthError) -> Self {
+        use crate::authentication::AuthError;
+        match err {
+            AuthError::InvalidCredentials => ApiError::InvalidCredentials,
+            AuthError::WrongPassword => ApiError::WrongPassword,
+            AuthError::SessionEnded => ApiError::NotAuthenticated,
+            AuthError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
+            AuthError::Contended => ApiError::Busy { retry_after: 1 },
+            AuthError::Rejected(why) => ApiError::PasswordRejected(why),
+            AuthError::Password(e) => e.into(),
+            AuthError::Session(e) => e.into(),
+            AuthError::Db(e) => ApiError::Database(e),
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use poem_openapi::{
 
 use crate::{
     http::errors::ApiError,
+    http::state::AppState,
     passwords::{MAX_LENGTH, Password},
-    server::AppState,
     sessions::{Current, Token},
 };
 

@@ -6,7 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use super::Tag;
 use crate::{
     http::errors::{ApiError, api_errors},
-    server::AppState,
+    http::state::AppState,
 };
 
 #[derive(Debug, Object)]

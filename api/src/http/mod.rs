@@ -11,6 +11,8 @@ pub mod middleware;
 pub mod routes;
 pub mod spa;
 pub mod spec;
+pub mod state;
+mod user;
 
 use poem::Request;
 use poem_openapi::Tags;
@@ -18,6 +20,7 @@ use poem_openapi::Tags;
 pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
 pub use health::{Health, HealthApi};
+pub use user::User;
 
 use crate::{http::errors::api_errors, sessions::ClientInfo};
 

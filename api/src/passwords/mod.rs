@@ -22,10 +22,17 @@ use self::{
     django::{is_django_format, verify as verify_django},
     pool::{HashPool, Scratch},
 };
-use crate::{
-    config::{ConfigError, PasswordSettings},
-    http::errors::ApiError,
-};
+use crate::config::{ConfigError, PasswordSettings};
+
+/// Why a hash could not be computed. Neither says anything about the password.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// Every hashing slot is taken and the queue is full: try again shortly.
+    #[error("the service is busy; retry after {retry_after} seconds")]
+    Busy { retry_after: u64 },
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
 
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 1024;
@@ -109,7 +116,7 @@ pub struct Verified {
 
 /// Hashes and verifies passwords. At most `concurrency` run at once, each on one of as many
 /// hashing threads (see [`pool`]); up to `queue` more wait, and past that callers get
-/// [`ApiError::Busy`]. This bounds both CPU and memory (argon2 memory × concurrency) under a
+/// [`PasswordError::Busy`]. This bounds both CPU and memory (argon2 memory × concurrency) under a
 /// login flood.
 #[derive(Clone)]
 pub struct Passwords {
@@ -160,12 +167,12 @@ impl Passwords {
             || self.inner.waiting.load(Ordering::Relaxed) < self.inner.queue
     }
 
-    pub async fn hash(&self, password: &Password) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &Password) -> Result<String, PasswordError> {
         let password = password.clone();
         let params = self.inner.params.clone();
         self.run(move |scratch| {
             pool::hash(&params, password.expose().as_bytes(), scratch)
-                .map_err(|e| ApiError::Internal(format!("argon2: {e}")))
+                .map_err(|e| PasswordError::Internal(format!("argon2: {e}")))
         })
         .await?
     }
@@ -179,7 +186,7 @@ impl Passwords {
         password: &Password,
         stored: Option<&str>,
         username: &str,
-    ) -> Result<Verified, ApiError> {
+    ) -> Result<Verified, PasswordError> {
         let password = password.clone();
         let params = self.inner.params.clone();
         // A hash that cannot be checked would cost nothing: such an account gets the decoy too.
@@ -210,7 +217,7 @@ impl Passwords {
         &self.inner.decoys
     }
 
-    async fn run<T, F>(&self, job: F) -> Result<T, ApiError>
+    async fn run<T, F>(&self, job: F) -> Result<T, PasswordError>
     where
         F: FnOnce(&mut Scratch) -> T + Send + 'static,
         T: Send + 'static,
@@ -221,16 +228,16 @@ impl Passwords {
             Err(_) => {
                 if inner.waiting.fetch_add(1, Ordering::AcqRel) >= inner.queue {
                     inner.waiting.fetch_sub(1, Ordering::AcqRel);
-                    return Err(ApiError::Busy { retry_after: 1 });
+                    return Err(PasswordError::Busy { retry_after: 1 });
                 }
                 let acquired = inner.slots.acquire().await;
                 inner.waiting.fetch_sub(1, Ordering::AcqRel);
-                acquired.map_err(|_| ApiError::Internal("hash slots closed".into()))?
+                acquired.map_err(|_| PasswordError::Internal("hash slots closed".into()))?
             }
         };
         let result = inner.pool.run(job).await;
         drop(permit);
-        result.ok_or_else(|| ApiError::Internal("password hashing failed".into()))
+        result.ok_or_else(|| PasswordError::Internal("password hashing failed".into()))
     }
 }
 

@@ -1,10 +1,12 @@
 //! Wiring: database, state, routes, middleware, the server and its background task.
 
 pub mod head_timeout;
+pub mod settings;
+
+pub use settings::{ServeSettings, SettingsError};
 
 use std::{future::Future, time::Duration};
 
-use migration::{Migrator, MigratorTrait};
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
     error::ResponseError,
@@ -12,34 +14,25 @@ use poem::{
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use poem_openapi::OpenApiService;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 
 use crate::{
-    config::{ConfigError, DatabaseSettings, ServeSettings},
+    config::ConfigError,
+    database,
     http::errors::{ApiError, ErrorBody, ErrorCode},
     http::middleware::csrf::{CrossOrigin, SiteOrigin},
-    http::{AccountApi, AuthApi, HealthApi},
+    http::middleware::request_span::RequestSpan,
+    http::{AccountApi, AuthApi, HealthApi, state::AppState},
     passwords::Passwords,
+    services::Services,
     sessions::Sessions,
     sessions::cache::DbHealth,
-    telemetry::RequestSpan,
     throttle::Throttle,
 };
 
 /// Requests whose headers add up to more than this get 431. Generous for real browsers
 /// (cookies included), small enough that nobody parses a megabyte of headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub sessions: Sessions,
-    pub passwords: Passwords,
-    pub throttle: Throttle,
-    pub health: DbHealth,
-    pub trust_proxy: bool,
-}
 
 /// Limits on request bodies.
 #[derive(Clone, Copy, Debug)]
@@ -52,44 +45,14 @@ pub struct BodyLimits {
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigError),
+    #[error("invalid configuration: {0}")]
+    Settings(#[from] SettingsError),
     #[error("database: {0}")]
     Db(#[from] DbErr),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
     #[error("login decoys: {0}")]
     Decoy(#[from] crate::passwords::decoy::DecoyError),
-}
-
-/// Opens the pool. SQLite runs in WAL mode with a busy timeout, so readers never wait for
-/// the writer and concurrent writers queue instead of failing.
-pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
-    let mut opts = ConnectOptions::new(settings.database_url.clone());
-    opts.max_connections(settings.db_pool_size)
-        .min_connections(1)
-        .connect_timeout(settings.db_timeout)
-        .acquire_timeout(settings.db_timeout)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
-    Database::connect(opts).await
-}
-
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
-    }
-    // Instances started together would race to create the same tables; the first takes the
-    // lock and migrates, the others wait and then find nothing to do.
-    let txn = db.begin().await?;
-    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7411905613)")
-        .await?;
-    Migrator::up(&txn, None).await?;
-    txn.commit().await
 }
 
 pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, HealthApi), ()> {
@@ -271,15 +234,18 @@ impl Application {
     /// Validates the settings, connects, migrates and binds. Port 0 picks a free port.
     pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
         settings.validate()?;
-        let db = connect(&settings.database).await?;
-        migrate(&db).await?;
-        let state = AppState {
+        let db = database::connect(&settings.database).await?;
+        database::migrate(&db).await?;
+        let services = Services {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
             passwords: Passwords::new(&settings.password)?,
             throttle: Throttle::new(db.clone(), settings.throttle.clone()),
+            db,
+        };
+        let state = AppState {
+            services,
             health: DbHealth::new(true),
             trust_proxy: settings.trust_proxy,
-            db,
         };
         state.passwords.decoys().load(&state.db).await?;
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;

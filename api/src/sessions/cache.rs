@@ -195,7 +195,7 @@ pub async fn watch(
                 since = started - OVERLAP_MS;
             }
             Err(e) => {
-                let outage = crate::http::errors::is_outage(&e);
+                let outage = crate::database::is_outage(&e);
                 if cache.usable.swap(false, Ordering::AcqRel) {
                     match outage {
                         true => {

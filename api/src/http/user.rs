@@ -1,0 +1,51 @@
+//! The user as the API shows it.
+
+use chrono::{DateTime, Utc};
+use entity::user;
+use poem_openapi::{Object, types::Example};
+use uuid::Uuid;
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[oai(example)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_joined: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+    /// Permission names; a change applies to the very next request of every session.
+    pub roles: Vec<String>,
+}
+
+impl Example for User {
+    fn example() -> Self {
+        User {
+            id: Uuid::nil(),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            date_joined: DateTime::UNIX_EPOCH,
+            last_login: Some(DateTime::UNIX_EPOCH),
+            roles: vec!["staff".into()],
+        }
+    }
+}
+
+impl From<user::Model> for User {
+    fn from(m: user::Model) -> Self {
+        User {
+            id: m.id,
+            username: m.username,
+            email: m.email,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            date_joined: m.date_joined,
+            last_login: m.last_login,
+            roles: m.roles.0,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The domain's working parts as one value: what the HTTP layer, the CLI and a host
+//! application share. Nothing here knows about HTTP.
+
+use sea_orm::DatabaseConnection;
+
+use crate::{passwords::Passwords, sessions::Sessions, throttle::Throttle};
+
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub sessions: Sessions,
+    pub passwords: Passwords,
+    pub throttle: Throttle,
+}
