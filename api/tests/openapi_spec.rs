@@ -3,7 +3,7 @@
 //! complete enough for those consumers.
 
 use serde_json::Value;
-use spa_auth::{http::errors::ErrorCode, server::openapi_json};
+use spa_auth::{http::app::openapi_json, http::errors::ErrorCode};
 
 const COMMITTED: &str = include_str!("../../openapi/openapi.json");
 const REGENERATE: &str = "cargo run -q -p spa-auth -- openapi > openapi/openapi.json";

@@ -186,7 +186,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", server::openapi_json());
+            println!("{}", crate::http::app::openapi_json());
             Ok(())
         }
         Command::Import(ImportCommand::Django { from, dry_run, db }) => {

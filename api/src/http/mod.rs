@@ -2,6 +2,7 @@
 //! response it can send. One file per tag; what they share is here.
 
 mod account;
+pub mod app;
 mod auth;
 pub mod docs;
 pub mod errors;

@@ -13,7 +13,7 @@ static ROUTES: LazyLock<Vec<(Vec<Option<String>>, HeaderValue)>> = LazyLock::new
 
 fn routes() -> Vec<(Vec<Option<String>>, HeaderValue)> {
     let spec: serde_json::Value =
-        serde_json::from_str(&crate::server::openapi_json()).unwrap_or_default();
+        serde_json::from_str(&crate::http::app::openapi_json()).unwrap_or_default();
     let Some(paths) = spec["paths"].as_object() else {
         return Vec::new();
     };

@@ -321,7 +321,7 @@ mod tests {
 
     #[test]
     fn links_are_added_to_the_named_responses() {
-        let spec = crate::server::openapi_json();
+        let spec = crate::http::app::openapi_json();
         let v: serde_json::Value = serde_json::from_str(&spec).expect("spec is JSON");
         let login = &v["paths"]["/api/auth/login"]["post"]["responses"]["200"]["links"];
         assert_eq!(login["getMe"]["operationId"], "getMe");

@@ -1,4 +1,5 @@
-//! Wiring: database, state, routes, middleware, the server and its background task.
+//! The service's life: settings checked, database opened and migrated, listeners bound, the
+//! HTTP application served with its background tasks, and a graceful stop.
 
 pub mod head_timeout;
 pub mod settings;
@@ -8,38 +9,28 @@ pub use settings::{ServeSettings, SettingsError};
 use std::{future::Future, time::Duration};
 
 use poem::{
-    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, Server,
-    error::ResponseError,
-    http::{HeaderValue, header},
+    Endpoint, Response, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
-use poem_openapi::OpenApiService;
 use sea_orm::DbErr;
 
 use crate::{
     config::ConfigError,
     database,
-    http::errors::{ApiError, ErrorBody, ErrorCode},
-    http::middleware::csrf::{CrossOrigin, SiteOrigin},
-    http::middleware::request_span::RequestSpan,
-    http::{AccountApi, AuthApi, HealthApi, state::AppState},
+    http::{
+        app::app,
+        middleware::{
+            csrf::{CrossOrigin, SiteOrigin},
+            limits::BodyLimits,
+        },
+        state::AppState,
+    },
     passwords::Passwords,
     services::Services,
     sessions::Sessions,
     sessions::cache::DbHealth,
     throttle::Throttle,
 };
-
-/// Requests whose headers add up to more than this get 431. Generous for real browsers
-/// (cookies included), small enough that nobody parses a megabyte of headers.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Limits on request bodies.
-#[derive(Clone, Copy, Debug)]
-pub struct BodyLimits {
-    pub max_bytes: usize,
-    pub timeout: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -53,166 +44,6 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("login decoys: {0}")]
     Decoy(#[from] crate::passwords::decoy::DecoyError),
-}
-
-pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, HealthApi), ()> {
-    OpenApiService::new(
-        (AuthApi, AccountApi, HealthApi),
-        "spa-auth",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Server-side session authentication for single-page apps: log in with HTTP Basic, \
-             then an HttpOnly session cookie authenticates every call.",
-    )
-}
-
-/// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
-pub fn openapi_json() -> String {
-    crate::http::spec::finish(openapi_service().spec())
-}
-
-/// The whole HTTP application for a given state.
-pub fn app(
-    state: AppState,
-    cross_origin: CrossOrigin,
-    limits: BodyLimits,
-    spa_dir: Option<std::path::PathBuf>,
-) -> impl Endpoint<Output = Response> {
-    let api = openapi_service();
-    // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
-    let spec = crate::http::spec::endpoint(openapi_json());
-    let health = state.health.clone();
-    Route::new()
-        .at(crate::http::docs::SPEC_PATH, spec)
-        .nest(
-            crate::http::docs::DOCS_PATH,
-            crate::http::docs::SwaggerUi::new(),
-        )
-        .nest("/", crate::http::spa::api_with_spa(api, spa_dir))
-        .data(state)
-        .around(move |ep, req| limit_body(ep, req, limits))
-        .around(move |ep, req| fail_fast_while_db_down(ep, req, health.clone()))
-        .with(cross_origin)
-        // Boxed between layers: each generic middleware repeats the type it wraps in its own,
-        // so unboxed the endpoint type grows exponentially and release builds hit the
-        // compiler's recursion limit.
-        .map_to_response()
-        .boxed()
-        .around(crate::http::routes::allow_header)
-        .around(json_errors)
-        .around(limit_headers)
-        // Outermost but for the span, so that every answer carries them, refusals included.
-        .around(hygiene)
-        .with(RequestSpan)
-}
-
-/// While the invalidation poll sees the database down, API calls get 503 at once instead of
-/// each waiting out the connection timeout; the poll, every 50 ms, notices the recovery.
-async fn fail_fast_while_db_down<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-    health: DbHealth,
-) -> poem::Result<Response> {
-    let path = req.uri().path();
-    if !health.is_up() && crate::http::spa::is_api_path(path) && path != "/healthz" {
-        return Ok(ApiError::Unavailable.as_response());
-    }
-    Ok(ep.get_response(req).await)
-}
-
-/// Reads the body up front, within a size and a time limit, so that neither a huge nor a
-/// trickling body ties up a handler.
-async fn limit_body<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    mut req: Request,
-    limits: BodyLimits,
-) -> poem::Result<Response> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_bytes as u64) {
-        return Ok(ApiError::PayloadTooLarge.as_response());
-    }
-    if declared != Some(0) && req.method() != poem::http::Method::GET {
-        let body = req.take_body();
-        match tokio::time::timeout(limits.timeout, body.into_bytes_limit(limits.max_bytes)).await {
-            Err(_) => return Ok(ApiError::RequestTimeout.as_response()),
-            Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
-                return Ok(ApiError::PayloadTooLarge.as_response());
-            }
-            Ok(Err(e)) => {
-                let msg = format!("reading the body: {e}");
-                return Ok(ApiError::BadRequest(msg).as_response());
-            }
-            Ok(Ok(bytes)) => req.set_body(bytes),
-        }
-    }
-    Ok(ep.get_response(req).await)
-}
-
-async fn limit_headers<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if size > MAX_HEADER_BYTES {
-        return Ok(ApiError::HeadersTooLarge.as_response());
-    }
-    Ok(ep.get_response(req).await)
-}
-
-/// Every error the server sends is JSON in the Error shape, including the ones poem produces
-/// itself (unknown path, wrong method, unparsable request).
-async fn json_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let resp = ep.get_response(req).await;
-    let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return Ok(resp);
-    }
-    let (parts, body) = resp.into_parts();
-    let detail = body.into_string().await.unwrap_or_default();
-    let message = match (status.is_server_error(), detail.trim()) {
-        (false, d) if !d.is_empty() => d.chars().take(300).collect(),
-        _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
-    };
-    let mut new = poem::web::Json(ErrorBody {
-        code: ErrorCode::for_status(status),
-        message,
-    })
-    .with_status(status)
-    .into_response();
-    for (name, value) in parts.headers.iter() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            new.headers_mut().append(name.clone(), value.clone());
-        }
-    }
-    Ok(new)
-}
-
-/// Headers every response carries; auth answers must never be cached by anyone.
-async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let is_api = crate::http::spa::is_api_path(req.uri().path());
-    let mut resp = ep.get_response(req).await;
-    let h = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    if is_api {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    Ok(resp)
 }
 
 /// A configured, listening service that has not started serving yet.
