@@ -6,10 +6,7 @@ use reqwest::Method;
 use spa_auth::metrics::METRICS;
 use spa_auth_tests::{StatusCode, assert_error, basic_credentials, db_test, spawn_app_with};
 
-use crate::{
-    limits::raw_exchange,
-    support_account::{change_password, send},
-};
+use crate::{limits::raw_exchange, support_account::change_password};
 
 /// C0 controls including NUL, tab and line breaks, DEL, a C1 control and Unicode's separators.
 const CONTROLS: &[char] = &[
@@ -74,7 +71,7 @@ db_test!(
 
             // A session id in the path: not a UUID.
             let path = format!("/api/auth/sessions/{}", percent_encode(&format!("x{c}")));
-            let resp = send(&app, Method::DELETE, &path, Some(&token), &[]).await;
+            let resp = app.send(Method::DELETE, &path, Some(&token), &[]).await;
             assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
 
             // User-Agent, which sessions store: HTTP refuses most controls in a header before

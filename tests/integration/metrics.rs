@@ -2,9 +2,7 @@
 //! Counters are per process; nextest runs each test in a process of its own, so exact counts
 //! are checked there and lower bounds elsewhere.
 
-use spa_auth_tests::{StatusCode, TestApp, db_test, error_body, spawn_app_with};
-
-use crate::support_account::Instance;
+use spa_auth_tests::{Instance, StatusCode, TestApp, db_test, error_body, spawn_app_with};
 
 fn own_process() -> bool {
     std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test")

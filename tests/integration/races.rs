@@ -12,9 +12,11 @@ use std::{
 };
 
 use spa_auth::users::set_active;
-use spa_auth_tests::{Db, StatusCode, TestApp, db_test, header, spawn_app_with};
+use spa_auth_tests::{
+    Db, Instance, NO_THROTTLE, StatusCode, TestApp, db_test, header, spawn_app_with,
+};
 
-use crate::support_account::{Instance, NO_THROTTLE, change_password, login_with};
+use crate::support_account::change_password;
 
 async fn unthrottled_app(db: Db) -> TestApp {
     spawn_app_with(db, |args| args.extend(NO_THROTTLE.map(String::from))).await
@@ -151,7 +153,7 @@ db_test!(
             let alive: Vec<_> = app.sessions_of(alice.id).await;
             assert_eq!(alive.len(), 1, "round {round}: only the changer's session");
             assert!(app.session_for(&kept).await.is_some());
-            let resp = login_with(&app, "alice", &old, &[]).await;
+            let resp = app.login_with("alice", &old, &[]).await;
             assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "round {round}");
             old = new;
         }

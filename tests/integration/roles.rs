@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use spa_auth_tests::{Response, StatusCode, TestApp, assert_error, db_test, spawn_app};
+use spa_auth_tests::{
+    Instance, Response, StatusCode, TestApp, assert_error, db_test, open_session_in, spawn_app,
+};
 
-use crate::support_account::{Instance, cli, open_session, open_session_in, roles_of};
+use crate::support_account::roles_of;
 
 /// `GET /api/me` on another instance.
 async fn me_on(app: &TestApp, instance: &Instance, token: &str) -> Response {
@@ -27,8 +29,8 @@ async fn roles_on(app: &TestApp, instance: &Instance, token: &str) -> Vec<String
 
 /// Two sessions on the test app and one on a second instance, all with warm caches.
 async fn warm(app: &TestApp, other: &Instance, user: uuid::Uuid) -> (String, String, String) {
-    let a = open_session(app, user, "laptop").await;
-    let b = open_session(app, user, "phone").await;
+    let a = app.open_session(user, "laptop").await;
+    let b = app.open_session(user, "phone").await;
     let c = open_session_in(&other.state, user, "tablet").await;
     for _ in 0..4 {
         for t in [&a, &b] {
@@ -50,12 +52,12 @@ db_test!(
         let alice = app.create_user_with_hash("alice", None).await;
         let bob = app.create_user_with_hash("bob", None).await;
         let (a, b, c) = warm(&app, &other, alice.id).await;
-        let bobs = open_session(&app, bob.id, "bob").await;
+        let bobs = app.open_session(bob.id, "bob").await;
         assert!(roles_of(&app, &a).await.is_empty());
         assert!(roles_of(&app, &bobs).await.is_empty());
         let e0 = epoch(&app, "alice").await;
 
-        let out = cli(&app, &["user", "grant", "alice", "admin"]).await;
+        let out = app.cli(&["user", "grant", "alice", "admin"]).await;
         assert!(out.contains("granted"), "{out}");
 
         assert_eq!(roles_of(&app, &a).await, ["admin"]);
@@ -65,11 +67,11 @@ db_test!(
         let e1 = epoch(&app, "alice").await;
         assert!(e1 > e0, "grant did not move the epoch ({e0} -> {e1})");
         // A second role, kept sorted with the first.
-        cli(&app, &["user", "grant", "alice", "auditor"]).await;
+        app.cli(&["user", "grant", "alice", "auditor"]).await;
         assert_eq!(roles_of(&app, &b).await, ["admin", "auditor"]);
 
         let e2 = epoch(&app, "alice").await;
-        let out = cli(&app, &["user", "revoke", "alice", "admin"]).await;
+        let out = app.cli(&["user", "revoke", "alice", "admin"]).await;
         assert!(out.contains("revoked"), "{out}");
 
         assert_eq!(roles_of(&app, &a).await, ["auditor"]);
@@ -88,10 +90,10 @@ db_test!(
         let alice = app.create_user_with_hash("alice", None).await;
         let bob = app.create_user_with_hash("bob", None).await;
         let (a, b, c) = warm(&app, &other, alice.id).await;
-        let bobs = open_session(&app, bob.id, "bob").await;
+        let bobs = app.open_session(bob.id, "bob").await;
         let e0 = epoch(&app, "alice").await;
 
-        let out = cli(&app, &["sessions", "revoke", "alice"]).await;
+        let out = app.cli(&["sessions", "revoke", "alice"]).await;
         assert!(out.contains("ended 3"), "{out}");
 
         for t in [&a, &b] {
@@ -114,7 +116,7 @@ db_test!(
         let (a, b, c) = warm(&app, &other, alice.id).await;
         let e0 = epoch(&app, "alice").await;
 
-        cli(&app, &["user", "deactivate", "alice"]).await;
+        app.cli(&["user", "deactivate", "alice"]).await;
 
         for t in [&a, &b] {
             assert_error(app.me(Some(t)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
@@ -131,7 +133,7 @@ db_test!(
         )
         .await;
 
-        cli(&app, &["user", "activate", "alice"]).await;
+        app.cli(&["user", "activate", "alice"]).await;
         assert!(epoch(&app, "alice").await > e1, "activation did not move the epoch");
         for t in [&a, &b] {
             assert_error(app.me(Some(t)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
@@ -145,7 +147,7 @@ db_test!(
     async fn a_direct_database_change_applies_within_the_propagation_bound(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "laptop").await;
+        let token = app.open_session(alice.id, "laptop").await;
         for _ in 0..4 {
             assert!(roles_of(&app, &token).await.is_empty());
         }
@@ -164,18 +166,13 @@ db_test!(
     async fn invalid_roles_and_unknown_users_are_refused_by_the_cli(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "laptop").await;
+        let token = app.open_session(alice.id, "laptop").await;
         let e0 = epoch(&app, "alice").await;
         for args in [
             ["user", "grant", "alice", "has space"],
             ["user", "grant", "nobody", "admin"],
         ] {
-            let out = std::process::Command::new(spa_auth_tests::spa_auth_binary())
-                .args(args)
-                .args(["--database-url", &app.test_db.url])
-                .env_remove("DATABASE_URL")
-                .output()
-                .unwrap();
+            let out = app.cli_output(&args).await;
             assert!(!out.status.success(), "spa-auth {args:?} succeeded");
         }
         assert_eq!(epoch(&app, "alice").await, e0);

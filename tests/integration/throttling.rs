@@ -1,9 +1,11 @@
 //! Failed-login throttling with small limits: per (address, account) pair, per address, per
 //! account; counters shared through the database; wrong current passwords count too.
 
-use spa_auth_tests::{Db, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with};
+use spa_auth_tests::{
+    Db, Instance, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with,
+};
 
-use crate::support_account::{Instance, change_password, login_with};
+use crate::support_account::change_password;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -24,7 +26,8 @@ async fn throttled_app(db: Db) -> TestApp {
 }
 
 async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Response {
-    login_with(app, username, password, &[("x-forwarded-for", ip)]).await
+    app.login_with(username, password, &[("x-forwarded-for", ip)])
+        .await
 }
 
 async fn fail_from(app: &TestApp, ip: &str, username: &str) {
