@@ -126,7 +126,8 @@ db_test!(
         let bob_id = app.session_for(&bobs).await.unwrap().id;
 
         // Another user's session: not found, and not ended.
-        let resp = app.send(Method::DELETE,
+        let resp = app.send(
+            Method::DELETE,
             &format!("/api/auth/sessions/{bob_id}"),
             Some(&laptop),
             &[],
@@ -135,7 +136,8 @@ db_test!(
         assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
         assert_eq!(app.me(Some(&bobs)).await.status(), StatusCode::OK);
 
-        let resp = app.send(Method::DELETE,
+        let resp = app.send(
+            Method::DELETE,
             &format!("/api/auth/sessions/{phone_id}"),
             Some(&laptop),
             &[],
@@ -148,7 +150,8 @@ db_test!(
         assert_eq!(list(&app, &laptop).await.len(), 1);
 
         // Ending it again: not found.
-        let resp = app.send(Method::DELETE,
+        let resp = app.send(
+            Method::DELETE,
             &format!("/api/auth/sessions/{phone_id}"),
             Some(&laptop),
             &[],
@@ -158,7 +161,8 @@ db_test!(
 
         // Not a UUID: a JSON 400.
         for bad in ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g"] {
-            let resp = app.send(Method::DELETE,
+            let resp = app.send(
+                Method::DELETE,
                 &format!("/api/auth/sessions/{bad}"),
                 Some(&laptop),
                 &[],
@@ -321,7 +325,8 @@ db_test!(
         let phone = login_as(&app, "phone").await;
         let id = app.session_for(&laptop).await.unwrap().id;
 
-        let resp = app.send(Method::DELETE,
+        let resp = app.send(
+            Method::DELETE,
             &format!("/api/auth/sessions/{id}"),
             Some(&laptop),
             &[],

@@ -178,7 +178,8 @@ db_test!(
             let current = app.open_session(user.id, "laptop").await;
             let other = app.open_session(user.id, "phone").await;
             let h = headers(&app, site, origin);
-            let resp = app.send(Method::DELETE,
+            let resp = app.send(
+                Method::DELETE,
                 "/api/auth/sessions",
                 Some(&current),
                 &as_refs(&h),
@@ -348,7 +349,8 @@ db_test!(
             ("/api/auth/sessions", "DELETE"),
             ("/api/auth/password", "POST"),
         ] {
-            let resp = app.send(Method::OPTIONS,
+            let resp = app.send(
+                Method::OPTIONS,
                 path,
                 None,
                 &[
@@ -383,7 +385,8 @@ db_test!(
             assert_eq!(resp.status(), StatusCode::OK);
             assert!(resp.headers().get("access-control-allow-origin").is_none(), "{origin}");
             assert!(resp.headers().get("access-control-allow-credentials").is_none(), "{origin}");
-            let resp = app.send(Method::OPTIONS,
+            let resp = app.send(
+                Method::OPTIONS,
                 "/api/auth/login",
                 None,
                 &[("origin", origin), ("access-control-request-method", "POST")],

@@ -167,7 +167,8 @@ db_test!(
         });
 
         // Declared with Content-Length.
-        let resp = app.send_body(Method::POST,
+        let resp = app.send_body(
+            Method::POST,
             "/api/auth/password",
             Some(&token),
             &[],
@@ -207,7 +208,8 @@ db_test!(
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         // Just under the limit is fine (here: a wrong current password, so the body was read).
         let ok = serde_json::json!({"current_password": "nope", "new_password": "z".repeat(900)});
-        let resp = app.send_body(Method::POST,
+        let resp = app.send_body(
+            Method::POST,
             "/api/auth/password",
             Some(&token),
             &[],

@@ -30,27 +30,12 @@ db_test!(
         app.create_user("alice", "correct horse battery").await;
 
         let client = &app.client;
-        let resp = client
-            .post(inst.url("/api/auth/login"))
-            .basic_auth("alice", Some("correct horse battery"))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.login("alice", "correct horse battery").await;
         assert_eq!(resp.status(), StatusCode::OK);
         let token = app.session_cookie(&resp).unwrap();
-        let resp = client
-            .post(inst.url("/api/auth/login"))
-            .basic_auth("alice", Some("wrong password"))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.login("alice", "wrong password").await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        let resp = client
-            .get(inst.url("/api/me"))
-            .header("cookie", app.cookie_header(&token))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.me(Some(&token)).await;
         assert_eq!(resp.status(), StatusCode::OK);
 
         let resp = client

@@ -204,20 +204,14 @@ db_test!(
             let resp = change_password(&app, &owner, &old, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}: change");
             streams.stop().await;
-            for (name, base) in [("this", &app.address), ("the other", &other.address)] {
-                let login = |pass: &str| {
-                    app.client
-                        .post(format!("{base}/api/auth/login"))
-                        .basic_auth("alice", Some(pass.to_owned()))
-                        .send()
-                };
-                let resp = login(&old).await.expect("login");
+            for (name, api) in [("this", &app.api), ("the other", &other.api)] {
+                let resp = api.login("alice", &old).await;
                 assert_eq!(
                     resp.status(),
                     StatusCode::UNAUTHORIZED,
                     "round {round}: the old password works again on {name} instance"
                 );
-                let resp = login(&new).await.expect("login");
+                let resp = api.login("alice", &new).await;
                 assert_eq!(
                     resp.status(),
                     StatusCode::OK,

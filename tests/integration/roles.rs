@@ -5,27 +5,10 @@
 use std::time::Duration;
 
 use spa_auth_tests::{
-    Instance, Response, StatusCode, TestApp, assert_error, db_test, open_session_in, spawn_app,
+    Instance, StatusCode, TestApp, assert_error, db_test, open_session_in, spawn_app,
 };
 
 use crate::support_account::roles_of;
-
-/// `GET /api/me` on another instance.
-async fn me_on(app: &TestApp, instance: &Instance, token: &str) -> Response {
-    app.client
-        .get(instance.url("/api/me"))
-        .header("cookie", app.cookie_header(token))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn roles_on(app: &TestApp, instance: &Instance, token: &str) -> Vec<String> {
-    let resp = me_on(app, instance, token).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    serde_json::from_value(body["roles"].clone()).unwrap()
-}
 
 /// Two sessions on the test app and one on a second instance, all with warm caches.
 async fn warm(app: &TestApp, other: &Instance, user: uuid::Uuid) -> (String, String, String) {
@@ -36,7 +19,7 @@ async fn warm(app: &TestApp, other: &Instance, user: uuid::Uuid) -> (String, Str
         for t in [&a, &b] {
             assert_eq!(app.me(Some(t)).await.status(), StatusCode::OK);
         }
-        assert_eq!(me_on(app, other, &c).await.status(), StatusCode::OK);
+        assert_eq!(other.me(Some(&c)).await.status(), StatusCode::OK);
     }
     (a, b, c)
 }
@@ -62,7 +45,7 @@ db_test!(
 
         assert_eq!(roles_of(&app, &a).await, ["admin"]);
         assert_eq!(roles_of(&app, &b).await, ["admin"]);
-        assert_eq!(roles_on(&app, &other, &c).await, ["admin"]);
+        assert_eq!(roles_of(&other, &c).await, ["admin"]);
         assert!(roles_of(&app, &bobs).await.is_empty(), "bob got alice's role");
         let e1 = epoch(&app, "alice").await;
         assert!(e1 > e0, "grant did not move the epoch ({e0} -> {e1})");
@@ -76,7 +59,7 @@ db_test!(
 
         assert_eq!(roles_of(&app, &a).await, ["auditor"]);
         assert_eq!(roles_of(&app, &b).await, ["auditor"]);
-        assert_eq!(roles_on(&app, &other, &c).await, ["auditor"]);
+        assert_eq!(roles_of(&other, &c).await, ["auditor"]);
         assert!(epoch(&app, "alice").await > e2, "revoke did not move the epoch");
         // No session ended on the way.
         assert_eq!(app.sessions_of(alice.id).await.len(), 3);
@@ -100,7 +83,7 @@ db_test!(
             assert_error(app.me(Some(t)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
                 .await;
         }
-        assert_error(me_on(&app, &other, &c).await, StatusCode::UNAUTHORIZED, "not_authenticated")
+        assert_error(other.me(Some(&c)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
             .await;
         assert!(app.sessions_of(alice.id).await.is_empty());
         assert!(epoch(&app, "alice").await > e0, "revocation did not move the epoch");
@@ -122,7 +105,7 @@ db_test!(
             assert_error(app.me(Some(t)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
                 .await;
         }
-        assert_error(me_on(&app, &other, &c).await, StatusCode::UNAUTHORIZED, "not_authenticated")
+        assert_error(other.me(Some(&c)).await, StatusCode::UNAUTHORIZED, "not_authenticated")
             .await;
         let e1 = epoch(&app, "alice").await;
         assert!(e1 > e0, "deactivation did not move the epoch");

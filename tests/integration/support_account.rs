@@ -2,7 +2,7 @@
 //! control characters). What any Rust test may use lives in the harness (`tests/src`).
 
 use reqwest::Method;
-use spa_auth_tests::{Response, StatusCode, TestApp};
+use spa_auth_tests::{Api, Response, StatusCode, TestApp};
 
 /// `POST /api/auth/password` with the given session and JSON body.
 pub async fn change_password(
@@ -23,8 +23,8 @@ pub async fn change_password(
     .await
 }
 
-/// `GET /api/me` and the user's roles, asserting 200.
-pub async fn roles_of(app: &TestApp, token: &str) -> Vec<String> {
+/// `GET /api/me` and the user's roles, asserting 200, on the test app or another instance.
+pub async fn roles_of(app: &Api, token: &str) -> Vec<String> {
     let resp = app.me(Some(token)).await;
     assert_eq!(resp.status(), StatusCode::OK, "GET /api/me");
     let body: serde_json::Value = resp.json().await.expect("me body");

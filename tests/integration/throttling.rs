@@ -167,20 +167,15 @@ db_test!(
         let other = Instance::start(&app.test_db.url, &LIMITS)
         .await;
         let ip = "203.0.113.9";
-        let on_other = |password: &'static str| {
-            app.client
-                .post(other.url("/api/auth/login"))
-                .basic_auth("alice", Some(password))
-                .header("x-forwarded-for", ip)
-                .send()
-        };
+        let xff = [("x-forwarded-for", ip)];
+        let on_other = |password| other.login_with("alice", password, &xff);
 
         fail_from(&app, ip, "alice").await;
-        let resp = on_other("wrong password!").await.unwrap();
+        let resp = on_other("wrong password!").await;
         assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
         fail_from(&app, ip, "alice").await;
         // Three failures in all, split over two instances: both refuse now.
-        let resp = on_other(PASSWORD).await.unwrap();
+        let resp = on_other(PASSWORD).await;
         assert_throttled(&app, resp, "the other instance").await;
         let resp = login_from(&app, ip, "alice", PASSWORD).await;
         assert_throttled(&app, resp, "the first instance").await;

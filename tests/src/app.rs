@@ -140,17 +140,24 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Vec<String>)) ->
         .await
         .unwrap_or_else(|e| panic!("test connection to {}: {e}", test_db.url));
     TestApp {
-        api: Api {
-            address: format!("http://127.0.0.1:{}", running.port),
-            client: client(Duration::from_secs(30)),
-            cookie_name: settings.session.cookie_name.clone(),
-        },
+        api: Api::local(running.port, &settings),
         port: running.port,
         db: conn,
         state: running.state.clone(),
         settings,
         running,
         test_db,
+    }
+}
+
+impl Api {
+    /// The service this process runs on `port` with `settings`.
+    fn local(port: u16, settings: &ServeSettings) -> Api {
+        Api {
+            address: format!("http://127.0.0.1:{port}"),
+            client: client(Duration::from_secs(30)),
+            cookie_name: settings.session.cookie_name.clone(),
+        }
     }
 }
 
@@ -190,30 +197,36 @@ impl TestApp {
     }
 }
 
-/// Another instance of the service on the database of `app`, with extra arguments.
+/// Another instance of the service on the database of `app`, with extra arguments. Like
+/// [`TestApp`], it derefs to the [`Api`] that talks to it.
 pub struct Instance {
-    pub address: String,
+    pub api: Api,
     pub port: u16,
     pub metrics_port: Option<u16>,
     pub state: AppState,
     _running: Running,
 }
 
+impl Deref for Instance {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl Instance {
     pub async fn start(database_url: &str, extra: &[&str]) -> Instance {
         let mut args = base_args(database_url);
         args.extend(extra.iter().map(|s| s.to_string()));
-        let running = Running::start(&parse_settings(&args)).await;
+        let settings = parse_settings(&args);
+        let running = Running::start(&settings).await;
         Instance {
-            address: format!("http://127.0.0.1:{}", running.port),
+            api: Api::local(running.port, &settings),
             port: running.port,
             metrics_port: running.metrics_port,
             state: running.state.clone(),
             _running: running,
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
     }
 }
