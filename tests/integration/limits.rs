@@ -288,14 +288,7 @@ db_test!(
 
         // A huge cookie next to the real one, on login.
         let cookie = format!("{}; junk={}", app.cookie_header(&token), "c".repeat(17 * 1024));
-        let resp = app
-            .client
-            .post(app.url("/api/auth/login"))
-            .basic_auth("alice", Some("whatever"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.login_with("alice", "whatever", &[("cookie", &cookie)]).await;
         let (status, code, _) = error_body(resp).await;
         assert_eq!(
             (status, code.as_str()),
