@@ -101,8 +101,8 @@ impl Drop for Running {
 
 /// A running service and everything a test needs to talk to it.
 pub struct TestApp {
-    /// How tests talk to it; [`TestApp`] derefs to it, so `app.login_ok(..)` and
-    /// `app.client` read as before.
+    /// How tests talk to it. [`TestApp`] derefs to it (`app.login_ok(..)`, `app.client`), so
+    /// that one set of HTTP helpers serves it, a second [`Instance`] and the cluster's processes.
     pub api: Api,
     pub port: u16,
     /// A connection of the test's own to the service's database.
