@@ -18,7 +18,7 @@ use std::{
 };
 
 use harness::*;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use spa_auth_tests::{Api, Db, TestDb, cli_ok, client};
 
 /// How soon another instance must refuse an ended session.
@@ -129,18 +129,13 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
     let on_b = b.api().login_ok("alice", "correct horse battery").await;
     warm(&[a, b, c], &on_a).await;
     warm(&[a, b, c], &on_b).await;
-    let body = serde_json::json!({
-        "current_password": "correct horse battery",
-        "new_password": "a brand new passphrase",
-    });
     let resp = c
         .api()
-        .send_body(
-            Method::POST,
-            "/api/auth/password",
-            Some(&on_a),
+        .change_password(
+            &on_a,
+            "correct horse battery",
+            "a brand new passphrase",
             &[],
-            Some(&body),
         )
         .await;
     let changed = Instant::now();

@@ -7,8 +7,6 @@ use base64::{
 use reqwest::Method;
 use spa_auth_tests::{StatusCode, TestApp, assert_error, db_test, error_body, sha256, spawn_app};
 
-use crate::support_account::change_password;
-
 const PASSWORD: &str = "correct horse battery";
 
 async fn list(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
@@ -224,7 +222,7 @@ db_test!(
         let other = app.login_ok("alice", PASSWORD).await;
         let hash = app.user("alice").await.password_hash;
 
-        let resp = change_password(&app, &token, "not my password", "a brand new secret", &[])
+        let resp = app.change_password(&token, "not my password", "a brand new secret", &[])
             .await;
         assert!(app.session_cookie(&resp).is_none());
         assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
@@ -252,7 +250,7 @@ db_test!(
             ("alice.smith", "username"),
             ("ALICE.SMITH", "username"),
         ] {
-            let resp = change_password(&app, &token, PASSWORD, new, &[]).await;
+            let resp = app.change_password(&token, PASSWORD, new, &[]).await;
             let (status, code, message) = error_body(resp).await;
             assert_eq!(
                 (status, code.as_str()),
@@ -265,7 +263,7 @@ db_test!(
             );
         }
         let too_long = "x".repeat(1025);
-        let resp = change_password(&app, &token, PASSWORD, &too_long, &[]).await;
+        let resp = app.change_password(&token, PASSWORD, &too_long, &[]).await;
         let (status, _, _) = error_body(resp).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -287,7 +285,7 @@ db_test!(
             assert_eq!(app.me(Some(t)).await.status(), StatusCode::OK);
         }
 
-        let resp = change_password(&app, &token, PASSWORD, "a brand new secret", &[]).await;
+        let resp = app.change_password(&token, PASSWORD, "a brand new secret", &[]).await;
 
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         let cookie = app.session_set_cookie(&resp).expect("no Set-Cookie");

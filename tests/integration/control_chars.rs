@@ -6,7 +6,7 @@ use reqwest::Method;
 use spa_auth::metrics::METRICS;
 use spa_auth_tests::{StatusCode, assert_error, basic_credentials, db_test, spawn_app_with};
 
-use crate::{limits::raw_exchange, support_account::change_password};
+use crate::limits::raw_exchange;
 
 /// C0 controls including NUL, tab and line breaks, DEL, a C1 control and Unicode's separators.
 const CONTROLS: &[char] = &[
@@ -60,11 +60,11 @@ db_test!(
             let token = app.login_ok("alice", &password).await;
             // Password change body: a wrong current password is refused as one...
             let wrong = format!("{password}{c}");
-            let resp = change_password(&app, &token, &wrong, "an entirely new secret", &[]).await;
+            let resp = app.change_password(&token, &wrong, "an entirely new secret", &[]).await;
             assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
             // ...and a new password is only ever hashed, so any character may be in it.
             let new = format!("new {c} secret {}", c as u32);
-            let resp = change_password(&app, &token, &password, &new, &[]).await;
+            let resp = app.change_password(&token, &password, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "new password with {c:?}");
             password = new;
             let token = app.login_ok("alice", &password).await;

@@ -8,8 +8,6 @@ use spa_auth_tests::{
     StatusCode, TestApp, assert_error, db_test, header, header_str, spawn_app_with,
 };
 
-use crate::support_account::change_password;
-
 const TRUSTED: &str = "https://app.example.com";
 
 /// `Sec-Fetch-Site`, as browsers send it.
@@ -240,7 +238,7 @@ db_test!(
             let hash_before = app.user("alice").await.password_hash;
             let new = format!("a new secret number {i}");
             let h = headers(&app, site, origin);
-            let resp = change_password(&app, &token, &password, &new, &as_refs(&h)).await;
+            let resp = app.change_password(&token, &password, &new, &as_refs(&h)).await;
             if allowed {
                 assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{what}: refused");
                 let rotated = app.session_cookie(&resp).expect("no rotated cookie");

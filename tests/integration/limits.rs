@@ -170,9 +170,9 @@ db_test!(
         let resp = app.send_body(
             Method::POST,
             "/api/auth/password",
+            Some(&big),
             Some(&token),
             &[],
-            Some(&big),
         )
         .await;
         let (status, code, _) = error_body(resp).await;
@@ -211,9 +211,9 @@ db_test!(
         let resp = app.send_body(
             Method::POST,
             "/api/auth/password",
+            Some(&ok),
             Some(&token),
             &[],
-            Some(&ok),
         )
         .await;
         let (status, code, _) = error_body(resp).await;

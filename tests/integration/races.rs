@@ -16,8 +16,6 @@ use spa_auth_tests::{
     Db, Instance, NO_THROTTLE, StatusCode, TestApp, db_test, header, spawn_app_with,
 };
 
-use crate::support_account::change_password;
-
 async fn unthrottled_app(db: Db) -> TestApp {
     spawn_app_with(db, |args| args.extend(NO_THROTTLE.map(String::from))).await
 }
@@ -144,7 +142,7 @@ db_test!(
             let owner = app.login_ok("alice", &old).await;
             let streams = login_streams(&app.address, &app.cookie_name, "alice", &old, 4);
             streams.running().await;
-            let resp = change_password(&app, &owner, &old, &new, &[]).await;
+            let resp = app.change_password(&owner, &old, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}: change");
             let kept = app.session_cookie(&resp).expect("the change sets a cookie");
             let tokens = streams.stop().await;
@@ -201,7 +199,7 @@ db_test!(
             let owner = app.login_ok("alice", &old).await;
             let streams = login_streams(&other.address, &app.cookie_name, "alice", &old, 3);
             streams.running().await;
-            let resp = change_password(&app, &owner, &old, &new, &[]).await;
+            let resp = app.change_password(&owner, &old, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}: change");
             streams.stop().await;
             for (name, api) in [("this", &app.api), ("the other", &other.api)] {

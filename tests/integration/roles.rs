@@ -5,10 +5,21 @@
 use std::time::Duration;
 
 use spa_auth_tests::{
-    Instance, StatusCode, TestApp, assert_error, db_test, open_session_in, spawn_app,
+    Api, Instance, StatusCode, TestApp, assert_error, db_test, open_session_in, spawn_app,
 };
 
-use crate::support_account::roles_of;
+/// `GET /api/me` and the user's roles, asserting 200, on the test app or on another instance.
+async fn roles_of(app: &Api, token: &str) -> Vec<String> {
+    let resp = app.me(Some(token)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "GET /api/me");
+    let body: serde_json::Value = resp.json().await.expect("me body");
+    body["roles"]
+        .as_array()
+        .expect("roles is an array")
+        .iter()
+        .map(|r| r.as_str().expect("role is a string").to_owned())
+        .collect()
+}
 
 /// Two sessions on the test app and one on a second instance, all with warm caches.
 async fn warm(app: &TestApp, other: &Instance, user: uuid::Uuid) -> (String, String, String) {

@@ -5,8 +5,6 @@ use spa_auth_tests::{
     Db, Instance, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with,
 };
 
-use crate::support_account::change_password;
-
 const PASSWORD: &str = "correct horse battery";
 
 /// Limits: 3 per pair, 6 per address, 10 per account; addresses from `X-Forwarded-For`.
@@ -191,7 +189,7 @@ db_test!(
         let xff = [("x-forwarded-for", ip)];
 
         for _ in 0..3 {
-            let resp = change_password(&app, &token, "not my password", "a new fine secret", &xff)
+            let resp = app.change_password(&token, "not my password", "a new fine secret", &xff)
                 .await;
             assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
         }
@@ -199,7 +197,7 @@ db_test!(
         let resp = login_from(&app, ip, "alice", PASSWORD).await;
         assert_throttled(&app, resp, "login after 3 wrong current passwords").await;
         // And so is the password change itself, even with the right current password.
-        let resp = change_password(&app, &token, PASSWORD, "a new fine secret", &xff).await;
+        let resp = app.change_password(&token, PASSWORD, "a new fine secret", &xff).await;
         assert_throttled(&app, resp, "password change after 3 wrong current passwords").await;
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         // Nothing changed: the old password still works from elsewhere.

@@ -43,7 +43,7 @@ impl Api {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Response {
-        self.send_body(method, path, token, headers, None).await
+        self.send_body(method, path, None, token, headers).await
     }
 
     /// Like [`Api::send`], with a JSON body.
@@ -51,9 +51,9 @@ impl Api {
         &self,
         method: Method,
         path: &str,
+        json: Option<&serde_json::Value>,
         token: Option<&str>,
         headers: &[(&str, &str)],
-        json: Option<&serde_json::Value>,
     ) -> Response {
         let mut req = self.client.request(method.clone(), self.url(path));
         if let Some(t) = token {
@@ -68,6 +68,20 @@ impl Api {
         req.send()
             .await
             .unwrap_or_else(|e| panic!("{method} {path} failed: {e}"))
+    }
+
+    /// `POST /api/auth/password` with the given session and extra headers.
+    pub async fn change_password(
+        &self,
+        token: &str,
+        current: &str,
+        new: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let body = serde_json::json!({"current_password": current, "new_password": new});
+        let path = "/api/auth/password";
+        self.send_body(Method::POST, path, Some(&body), Some(token), headers)
+            .await
     }
 
     /// `POST /api/auth/login` with raw `Authorization` header bytes (or none).
