@@ -1,87 +1,19 @@
-//! Processes for the cluster tests: the real `spa-auth` binary, its CLI, a PostgreSQL database
-//! on the shared test server, a private PostgreSQL cluster that a test may stop and start, and
-//! HTTP helpers that handle the session cookie by hand.
+//! Processes for the cluster tests: `spa-auth serve` as a child process, a private PostgreSQL
+//! cluster that a test may stop and start, and polling until a session is refused. The binary,
+//! its CLI, the shared PostgreSQL server and the HTTP helpers come from the harness
+//! (`spa_auth_tests`).
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Output, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use reqwest::{Response, StatusCode};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-pub use spa_auth_tests::{test_pg, with_database};
-
-pub const COOKIE: &str = "__Host-session";
-
-/// The binary under test, as `cargo build --bins` left it.
-pub fn bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    };
-    let path = target.join("debug").join("spa-auth");
-    assert!(
-        path.exists(),
-        "{} does not exist: build it first (cargo build -p spa-auth --bins)",
-        path.display()
-    );
-    path
-}
-
-/// A command for the binary, with no `SPA_AUTH_*` or `DATABASE_URL` leaking in from the
-/// environment of whoever runs the tests.
-pub fn command() -> Command {
-    let mut cmd = Command::new(bin());
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy().into_owned();
-        if key.starts_with("SPA_AUTH_") || key == "DATABASE_URL" {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-/// Runs `spa-auth ARGS...` to completion, with `stdin` as its standard input.
-pub async fn cli(args: &[&str], stdin: Option<&str>) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let mut child = command()
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run spa-auth");
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-/// Runs the CLI and insists that it succeeds.
-pub async fn cli_ok(args: &[&str], stdin: Option<&str>) -> Output {
-    let out = cli(args, stdin).await;
-    assert!(
-        out.status.success(),
-        "spa-auth {args:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use reqwest::StatusCode;
+use spa_auth_tests::{Api, DEFAULT_COOKIE_NAME, cli_ok, client, command};
 
 pub async fn create_user(db_url: &str, name: &str, password: &str) {
     let email = format!("{name}@example.com");
@@ -105,6 +37,7 @@ pub struct Server {
     pub name: String,
     child: Child,
     port: Option<u16>,
+    api: Option<Api>,
     port_rx: Option<tokio::sync::oneshot::Receiver<u16>>,
     stderr: Arc<Mutex<String>>,
     stdout_path: PathBuf,
@@ -145,6 +78,7 @@ impl Server {
             name: name.to_owned(),
             child,
             port: None,
+            api: None,
             port_rx: Some(rx),
             stderr,
             stdout_path,
@@ -159,6 +93,11 @@ impl Server {
         let rx = self.port_rx.take().expect("ready called twice");
         match tokio::time::timeout(Duration::from_secs(60), rx).await {
             Ok(Ok(port)) => {
+                self.api = Some(Api {
+                    address: format!("http://127.0.0.1:{port}"),
+                    client: client(Duration::from_secs(10)),
+                    cookie_name: DEFAULT_COOKIE_NAME.into(),
+                });
                 self.port = Some(port);
                 port
             }
@@ -171,16 +110,13 @@ impl Server {
         }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port.expect("server not ready")
+    /// How to talk to it, once [`Server::ready`] has seen it listen.
+    pub fn api(&self) -> &Api {
+        self.api.as_ref().expect("server not ready")
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port())
     }
 
     /// Everything it wrote on stderr and stdout (the log).
@@ -234,67 +170,9 @@ impl Drop for Server {
     }
 }
 
-/// A client without a cookie store: cookies are read and sent by hand.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(32)
-        .build()
-        .unwrap()
-}
-
-/// The session token a response sets, if any (an empty value clears the cookie).
-pub fn session_cookie(resp: &Response) -> Option<String> {
-    resp.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| {
-            v.split(';')
-                .next()?
-                .trim()
-                .strip_prefix(&format!("{COOKIE}="))
-        })
-        .map(str::to_owned)
-        .find(|v| !v.is_empty())
-}
-
-pub fn cookie_header(token: &str) -> String {
-    format!("{COOKIE}={token}")
-}
-
-/// Logs in and returns the session token; panics unless the login succeeds.
-pub async fn login(client: &reqwest::Client, server: &Server, user: &str, pw: &str) -> String {
-    let resp = client
-        .post(server.url("/api/auth/login"))
-        .basic_auth(user, Some(pw))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let token = session_cookie(&resp);
-    assert_eq!(
-        status,
-        StatusCode::OK,
-        "login of {user} on {}: {:?}",
-        server.name,
-        resp.text().await
-    );
-    token.expect("login set no session cookie")
-}
-
-/// `GET /api/me` with a session token.
-pub async fn me(client: &reqwest::Client, server: &Server, token: &str) -> Response {
-    client
-        .get(server.url("/api/me"))
-        .header(reqwest::header::COOKIE, cookie_header(token))
-        .send()
-        .await
-        .unwrap()
-}
-
-pub async fn me_status(client: &reqwest::Client, server: &Server, token: &str) -> StatusCode {
-    me(client, server, token).await.status()
+/// The status of `GET /api/me` with a session token.
+pub async fn me_status(server: &Server, token: &str) -> StatusCode {
+    server.api().me(Some(token)).await.status()
 }
 
 /// How a token was refused after a change, measured from the moment the change was answered.
@@ -312,7 +190,6 @@ pub struct Refusal {
 /// Polls `/api/me` with `token` until it is refused (401). Panics if another status comes back
 /// or the session is still accepted after `give_up`.
 pub async fn until_refused(
-    client: reqwest::Client,
     server: &Server,
     token: &str,
     since: Instant,
@@ -321,7 +198,7 @@ pub async fn until_refused(
     let mut last_accepted_sent = None;
     loop {
         let sent = since.elapsed();
-        let status = me_status(&client, server, token).await;
+        let status = me_status(server, token).await;
         let at = since.elapsed();
         match status {
             StatusCode::UNAUTHORIZED => {
@@ -337,63 +214,6 @@ pub async fn until_refused(
                 at.as_millis()
             ),
         }
-    }
-}
-
-async fn admin(url: &str) -> DatabaseConnection {
-    let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
-    opts.max_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    Database::connect(opts).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL is required and is not reachable at {url} (set SPA_AUTH_TEST_PG): {e}")
-    })
-}
-
-/// A fresh database `spa_auth_t_<random>` on the shared server, dropped when this is dropped.
-pub struct PgDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> PgDatabase {
-        let admin_url = test_pg();
-        let name = format!("spa_auth_t_{}", uuid::Uuid::new_v4().simple());
-        let db = admin(&admin_url).await;
-        db.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap_or_else(|e| panic!("cannot create database {name}: {e}"));
-        let _ = db.close().await;
-        PgDatabase {
-            url: with_database(&admin_url, &name),
-            admin_url,
-            name,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(db) = Database::connect(admin_url).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = db.execute_unprepared(&sql).await;
-                    let _ = db.close().await;
-                }
-            });
-        })
-        .join();
     }
 }
 

@@ -19,21 +19,17 @@ use std::{
 
 use harness::*;
 use reqwest::StatusCode;
+use spa_auth_tests::{Api, Db, TestDb, cli_ok, client};
 
 /// How soon another instance must refuse an ended session.
 const PROPAGATION_LIMIT: Duration = Duration::from_millis(100);
 
 /// Polls one token on several instances concurrently until each refuses it; returns their
 /// latencies measured from `since`.
-async fn refused_everywhere(
-    client: &reqwest::Client,
-    servers: &[&Server],
-    token: &str,
-    since: Instant,
-) -> Vec<Refusal> {
+async fn refused_everywhere(servers: &[&Server], token: &str, since: Instant) -> Vec<Refusal> {
     let polls = servers
         .iter()
-        .map(|s| until_refused(client.clone(), s, token, since, Duration::from_secs(2)));
+        .map(|s| until_refused(s, token, since, Duration::from_secs(2)));
     futures_join_all(polls).await
 }
 
@@ -92,22 +88,17 @@ fn report(what: &str, servers: &[&Server], refusals: &[Refusal]) {
 }
 
 /// Warms each instance's cache for `token`: several reads, all 200.
-async fn warm(client: &reqwest::Client, servers: &[&Server], token: &str) {
+async fn warm(servers: &[&Server], token: &str) {
     for s in servers {
         for _ in 0..5 {
-            assert_eq!(
-                me_status(client, s, token).await,
-                StatusCode::OK,
-                "{}",
-                s.name
-            );
+            assert_eq!(me_status(s, token).await, StatusCode::OK, "{}", s.name);
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_out_three_instances_see_every_change_within_the_bound() {
-    let db = PgDatabase::create().await;
+    let db = TestDb::create(Db::Postgres).await;
     let logs = tempfile::tempdir().unwrap();
     create_user(&db.url, "alice", "correct horse battery").await;
     create_user(&db.url, "bob", "battery staple horse").await;
@@ -121,39 +112,32 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
         s.ready().await;
     }
     let [a, b, c] = [&servers[0], &servers[1], &servers[2]];
-    let http = client();
 
     // Logout on c; a and b had the session cached.
-    let t = login(&http, a, "alice", "correct horse battery").await;
-    warm(&http, &[b, a], &t).await;
-    let resp = http
-        .post(c.url("/api/auth/logout"))
-        .header(reqwest::header::COOKIE, cookie_header(&t))
-        .send()
-        .await
-        .unwrap();
+    let t = a.api().login_ok("alice", "correct horse battery").await;
+    warm(&[b, a], &t).await;
+    let resp = c.api().logout(Some(&t)).await;
     let ended = Instant::now();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let lat = refused_everywhere(&http, &[a, b], &t, ended).await;
+    let lat = refused_everywhere(&[a, b], &t, ended).await;
     report("logout on c", &[a, b], &lat);
-    assert_eq!(me_status(&http, c, &t).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_status(c, &t).await, StatusCode::UNAUTHORIZED);
 
     // Password change on c: every other session ends everywhere, the rotated cookie works
     // everywhere.
-    let on_a = login(&http, a, "alice", "correct horse battery").await;
-    let on_b = login(&http, b, "alice", "correct horse battery").await;
-    warm(&http, &[a, b, c], &on_a).await;
-    warm(&http, &[a, b, c], &on_b).await;
-    let resp = http
-        .post(c.url("/api/auth/password"))
-        .header(reqwest::header::COOKIE, cookie_header(&on_a))
-        .json(&serde_json::json!({
-            "current_password": "correct horse battery",
-            "new_password": "a brand new passphrase",
-        }))
-        .send()
-        .await
-        .unwrap();
+    let on_a = a.api().login_ok("alice", "correct horse battery").await;
+    let on_b = b.api().login_ok("alice", "correct horse battery").await;
+    warm(&[a, b, c], &on_a).await;
+    warm(&[a, b, c], &on_b).await;
+    let resp = c
+        .api()
+        .change_password(
+            &on_a,
+            "correct horse battery",
+            "a brand new passphrase",
+            &[],
+        )
+        .await;
     let changed = Instant::now();
     assert_eq!(
         resp.status(),
@@ -161,51 +145,49 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
         "{:?}",
         resp.text().await
     );
-    let rotated = session_cookie(&resp).expect("password change sent no new cookie");
+    let rotated = c
+        .api()
+        .session_cookie(&resp)
+        .expect("password change sent no new cookie");
     assert_ne!(rotated, on_a);
     for s in [a, b, c] {
         assert_eq!(
-            me_status(&http, s, &rotated).await,
+            me_status(s, &rotated).await,
             StatusCode::OK,
             "rotated cookie on {}",
             s.name
         );
     }
-    let lat = refused_everywhere(&http, &[a, b], &on_b, changed).await;
+    let lat = refused_everywhere(&[a, b], &on_b, changed).await;
     report("password change on c (other session)", &[a, b], &lat);
-    let lat = refused_everywhere(&http, &[a, b], &on_a, changed).await;
+    let lat = refused_everywhere(&[a, b], &on_a, changed).await;
     report("password change on c (old cookie)", &[a, b], &lat);
     for s in [a, b, c] {
         assert_eq!(
-            me_status(&http, s, &rotated).await,
+            me_status(s, &rotated).await,
             StatusCode::OK,
             "rotated cookie on {}",
             s.name
         );
-        assert_eq!(me_status(&http, s, &on_b).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(me_status(s, &on_b).await, StatusCode::UNAUTHORIZED);
     }
-    let resp = http
-        .post(a.url("/api/auth/login"))
-        .basic_auth("alice", Some("correct horse battery"))
-        .send()
-        .await
-        .unwrap();
+    let resp = a.api().login("alice", "correct horse battery").await;
     assert_eq!(
         resp.status(),
         StatusCode::UNAUTHORIZED,
         "the old password still works"
     );
-    login(&http, b, "alice", "a brand new passphrase").await;
+    b.api().login_ok("alice", "a brand new passphrase").await;
 
     // Deactivation by the CLI: it returns only once every instance has dropped the sessions,
     // so the very next request anywhere is refused.
     let bob: Vec<String> = vec![
-        login(&http, a, "bob", "battery staple horse").await,
-        login(&http, b, "bob", "battery staple horse").await,
-        login(&http, c, "bob", "battery staple horse").await,
+        a.api().login_ok("bob", "battery staple horse").await,
+        b.api().login_ok("bob", "battery staple horse").await,
+        c.api().login_ok("bob", "battery staple horse").await,
     ];
     for t in &bob {
-        warm(&http, &[a, b, c], t).await;
+        warm(&[a, b, c], t).await;
     }
     let started = Instant::now();
     cli_ok(
@@ -220,10 +202,7 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
     let checks = bob
         .iter()
         .flat_map(|t| [a, b, c].map(|s| (s, t.clone())))
-        .map(|(s, t)| {
-            let http = http.clone();
-            async move { (s.name.clone(), me_status(&http, s, &t).await) }
-        });
+        .map(|(s, t)| async move { (s.name.clone(), me_status(s, &t).await) });
     for (name, status) in futures_join_all(checks).await {
         assert_eq!(
             status,
@@ -231,12 +210,7 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
             "bob's session still works on {name}"
         );
     }
-    let resp = http
-        .post(b.url("/api/auth/login"))
-        .basic_auth("bob", Some("battery staple horse"))
-        .send()
-        .await
-        .unwrap();
+    let resp = b.api().login("bob", "battery staple horse").await;
     assert_eq!(
         resp.status(),
         StatusCode::UNAUTHORIZED,
@@ -299,23 +273,23 @@ impl Load {
     fn start(server: &Server, tokens: Vec<String>) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(8))
-            .build()
-            .unwrap();
+        let api = Api {
+            client: client(Duration::from_secs(8)),
+            ..server.api().clone()
+        };
         let mut tasks = Vec::new();
         for worker in 0..4 {
-            let (stop, samples, http, tokens) =
-                (stop.clone(), samples.clone(), http.clone(), tokens.clone());
-            let url = server.url("/api/me");
+            let (stop, samples, api, tokens) =
+                (stop.clone(), samples.clone(), api.clone(), tokens.clone());
             tasks.push(tokio::spawn(async move {
                 let mut i = worker;
                 while !stop.load(Ordering::Relaxed) {
                     let token = &tokens[i % tokens.len()];
                     i += 1;
-                    let req = http
-                        .get(&url)
-                        .header(reqwest::header::COOKIE, cookie_header(token));
+                    let req = api
+                        .client
+                        .get(api.url("/api/me"))
+                        .header(reqwest::header::COOKIE, api.cookie_header(token));
                     let s = record(Kind::Me, req).await;
                     samples.lock().unwrap().push(s);
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -323,12 +297,12 @@ impl Load {
             }));
         }
         for _ in 0..2 {
-            let (stop, samples, http) = (stop.clone(), samples.clone(), http.clone());
-            let url = server.url("/api/auth/login");
+            let (stop, samples, api) = (stop.clone(), samples.clone(), api.clone());
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let req = http
-                        .post(&url)
+                    let req = api
+                        .client
+                        .post(api.url("/api/auth/login"))
                         .basic_auth("carol", Some("correct horse battery"));
                     let s = record(Kind::Login, req).await;
                     samples.lock().unwrap().push(s);
@@ -354,17 +328,20 @@ impl Load {
 
 /// Polls `path` until it answers `want`; returns how long that took.
 async fn until_status(
-    http: &reqwest::Client,
-    url: &str,
+    api: &Api,
+    path: &str,
     token: Option<&str>,
     want: StatusCode,
     within: Duration,
 ) -> Duration {
     let start = Instant::now();
     loop {
-        let mut req = http.get(url).timeout(Duration::from_secs(5));
+        let mut req = api
+            .client
+            .get(api.url(path))
+            .timeout(Duration::from_secs(5));
         if let Some(t) = token {
-            req = req.header(reqwest::header::COOKIE, cookie_header(t));
+            req = req.header(reqwest::header::COOKIE, api.cookie_header(t));
         }
         let got = req.send().await.map(|r| r.status());
         if matches!(got, Ok(s) if s == want) {
@@ -372,7 +349,7 @@ async fn until_status(
         }
         assert!(
             start.elapsed() < within,
-            "{url} did not answer {want} within {within:?}; last: {got:?}"
+            "{path} did not answer {want} within {within:?}; last: {got:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -394,12 +371,10 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
         logs.path(),
     );
     server.ready().await;
-    let http = client();
     let mut tokens = Vec::new();
     for name in ["alice", "bob", "alice", "bob", "carol"] {
-        tokens.push(login(&http, &server, name, "correct horse battery").await);
+        tokens.push(server.api().login_ok(name, "correct horse battery").await);
     }
-    let health = server.url("/healthz");
 
     let load = Load::start(&server, tokens.clone());
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -409,8 +384,8 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
     let stopped = Instant::now();
     pg.stop();
     let to_down = until_status(
-        &http,
-        &health,
+        server.api(),
+        "/healthz",
         None,
         StatusCode::SERVICE_UNAVAILABLE,
         Duration::from_secs(5),
@@ -421,7 +396,7 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
         "outage: /healthz answered 503 {} ms after the database stopped",
         to_down.as_millis()
     );
-    let resp = http.get(&health).send().await.unwrap();
+    let resp = server.api().healthz().await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "unavailable", "{body}");
@@ -430,16 +405,16 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
     let restarting = Instant::now();
     pg.start();
     let to_health = until_status(
-        &http,
-        &health,
+        server.api(),
+        "/healthz",
         None,
         StatusCode::OK,
         Duration::from_secs(10),
     )
     .await;
     let to_me = until_status(
-        &http,
-        &server.url("/api/me"),
+        server.api(),
+        "/api/me",
         Some(&tokens[0]),
         StatusCode::OK,
         Duration::from_secs(10),
@@ -527,7 +502,7 @@ async fn database_outage_gives_quick_503s_and_recovers_by_itself() {
 
     // Every session from before the outage still works.
     for t in &tokens {
-        assert_eq!(me_status(&http, &server, t).await, StatusCode::OK);
+        assert_eq!(me_status(&server, t).await, StatusCode::OK);
     }
     server.assert_no_panic();
 }
@@ -544,24 +519,19 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
     // lets be evaluated at the same time (each holds its throttle slot until it is decided).
     let mut server = Server::spawn("s", &url, &["--throttle-per-pair", "20"], dir.path());
     let port = server.ready().await;
-    let http = client();
+    let api = server.api().clone();
     // Connections open before the signal: the logins go out on them at once.
     for _ in 0..3 {
-        assert_eq!(
-            http.get(server.url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            StatusCode::OK
-        );
+        assert_eq!(api.healthz().await.status(), StatusCode::OK);
     }
     let logins: Vec<_> = (0..10)
         .map(|_| {
-            let (http, url) = (http.clone(), server.url("/api/auth/login"));
+            let api = api.clone();
+            // By hand rather than `Api::login`: a request cut off must be reported, not panic.
             tokio::spawn(async move {
-                let resp = http
-                    .post(url)
+                let resp = api
+                    .client
+                    .post(api.url("/api/auth/login"))
                     .basic_auth("alice", Some("correct horse battery"))
                     .send()
                     .await;
@@ -569,7 +539,7 @@ async fn sigterm_lets_requests_in_flight_finish_then_exits_0() {
                 match resp {
                     Ok(r) => {
                         let status = r.status();
-                        let cookie = session_cookie(&r);
+                        let cookie = api.session_cookie(&r);
                         let body = r.text().await.map_err(|e| e.to_string());
                         (Ok((status, cookie, body)), done)
                     }

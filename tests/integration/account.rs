@@ -7,12 +7,12 @@ use base64::{
 use reqwest::Method;
 use spa_auth_tests::{StatusCode, TestApp, assert_error, db_test, error_body, sha256, spawn_app};
 
-use crate::support_account::{change_password, login_with, send};
-
 const PASSWORD: &str = "correct horse battery";
 
 async fn list(app: &TestApp, token: &str) -> Vec<serde_json::Value> {
-    let resp = send(app, Method::GET, "/api/auth/sessions", Some(token), &[]).await;
+    let resp = app
+        .send(Method::GET, "/api/auth/sessions", Some(token), &[])
+        .await;
     assert_eq!(resp.status(), StatusCode::OK, "GET /api/auth/sessions");
     let body: serde_json::Value = resp.json().await.unwrap();
     body.as_array()
@@ -49,7 +49,9 @@ fn secret_spellings(token: &str) -> Vec<String> {
 }
 
 async fn login_as(app: &TestApp, user_agent: &str) -> String {
-    let resp = login_with(app, "alice", PASSWORD, &[("user-agent", user_agent)]).await;
+    let resp = app
+        .login_with("alice", PASSWORD, &[("user-agent", user_agent)])
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     app.session_cookie(&resp).unwrap()
 }
@@ -122,8 +124,7 @@ db_test!(
         let bob_id = app.session_for(&bobs).await.unwrap().id;
 
         // Another user's session: not found, and not ended.
-        let resp = send(
-            &app,
+        let resp = app.send(
             Method::DELETE,
             &format!("/api/auth/sessions/{bob_id}"),
             Some(&laptop),
@@ -133,8 +134,7 @@ db_test!(
         assert_error(resp, StatusCode::NOT_FOUND, "not_found").await;
         assert_eq!(app.me(Some(&bobs)).await.status(), StatusCode::OK);
 
-        let resp = send(
-            &app,
+        let resp = app.send(
             Method::DELETE,
             &format!("/api/auth/sessions/{phone_id}"),
             Some(&laptop),
@@ -148,8 +148,7 @@ db_test!(
         assert_eq!(list(&app, &laptop).await.len(), 1);
 
         // Ending it again: not found.
-        let resp = send(
-            &app,
+        let resp = app.send(
             Method::DELETE,
             &format!("/api/auth/sessions/{phone_id}"),
             Some(&laptop),
@@ -160,8 +159,7 @@ db_test!(
 
         // Not a UUID: a JSON 400.
         for bad in ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g"] {
-            let resp = send(
-                &app,
+            let resp = app.send(
                 Method::DELETE,
                 &format!("/api/auth/sessions/{bad}"),
                 Some(&laptop),
@@ -172,7 +170,7 @@ db_test!(
             assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "bad_request"), "{bad}");
         }
         // Without a session: 401, whatever the id.
-        let resp = send(&app, Method::DELETE, &format!("/api/auth/sessions/{bob_id}"), None, &[])
+        let resp = app.send(Method::DELETE, &format!("/api/auth/sessions/{bob_id}"), None, &[])
             .await;
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
         assert_eq!(app.me(Some(&bobs)).await.status(), StatusCode::OK);
@@ -194,7 +192,7 @@ db_test!(
             assert_eq!(app.me(Some(t)).await.status(), StatusCode::OK);
         }
 
-        let resp = send(&app, Method::DELETE, "/api/auth/sessions", Some(&tokens[1]), &[]).await;
+        let resp = app.send(Method::DELETE, "/api/auth/sessions", Some(&tokens[1]), &[]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"ended": 2}));
@@ -210,7 +208,7 @@ db_test!(
         assert_eq!(remaining[0]["current"], true);
 
         // Nothing left to end.
-        let resp = send(&app, Method::DELETE, "/api/auth/sessions", Some(&tokens[1]), &[]).await;
+        let resp = app.send(Method::DELETE, "/api/auth/sessions", Some(&tokens[1]), &[]).await;
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"ended": 0}));
     }
@@ -224,7 +222,7 @@ db_test!(
         let other = app.login_ok("alice", PASSWORD).await;
         let hash = app.user("alice").await.password_hash;
 
-        let resp = change_password(&app, &token, "not my password", "a brand new secret", &[])
+        let resp = app.change_password(&token, "not my password", "a brand new secret", &[])
             .await;
         assert!(app.session_cookie(&resp).is_none());
         assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
@@ -252,7 +250,7 @@ db_test!(
             ("alice.smith", "username"),
             ("ALICE.SMITH", "username"),
         ] {
-            let resp = change_password(&app, &token, PASSWORD, new, &[]).await;
+            let resp = app.change_password(&token, PASSWORD, new, &[]).await;
             let (status, code, message) = error_body(resp).await;
             assert_eq!(
                 (status, code.as_str()),
@@ -265,7 +263,7 @@ db_test!(
             );
         }
         let too_long = "x".repeat(1025);
-        let resp = change_password(&app, &token, PASSWORD, &too_long, &[]).await;
+        let resp = app.change_password(&token, PASSWORD, &too_long, &[]).await;
         let (status, _, _) = error_body(resp).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -287,7 +285,7 @@ db_test!(
             assert_eq!(app.me(Some(t)).await.status(), StatusCode::OK);
         }
 
-        let resp = change_password(&app, &token, PASSWORD, "a brand new secret", &[]).await;
+        let resp = app.change_password(&token, PASSWORD, "a brand new secret", &[]).await;
 
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         let cookie = app.session_set_cookie(&resp).expect("no Set-Cookie");
@@ -325,8 +323,7 @@ db_test!(
         let phone = login_as(&app, "phone").await;
         let id = app.session_for(&laptop).await.unwrap().id;
 
-        let resp = send(
-            &app,
+        let resp = app.send(
             Method::DELETE,
             &format!("/api/auth/sessions/{id}"),
             Some(&laptop),

@@ -3,7 +3,8 @@
 
 use spa_auth::server::Application;
 use spa_auth_tests::{
-    StatusCode, TestDb, assert_error, base_args, db_test, parse_settings, spawn_app_with,
+    DEFAULT_COOKIE_NAME, StatusCode, TestDb, assert_error, base_args, db_test, parse_settings,
+    spawn_app_with,
 };
 
 db_test!(
@@ -62,7 +63,7 @@ db_test!(
         assert!(
             spa_auth_tests::set_cookies(&resp)
                 .iter()
-                .all(|c| c.name != "__Host-session"),
+                .all(|c| c.name != DEFAULT_COOKIE_NAME),
             "the default cookie name is still used"
         );
         let token = cookie.value;
@@ -70,7 +71,7 @@ db_test!(
         // The custom name authenticates; the default name does not.
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         let resp = app
-            .me_with_cookie_header(&format!("__Host-session={token}"))
+            .me_with_cookie_header(&format!("{DEFAULT_COOKIE_NAME}={token}"))
             .await;
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
 

@@ -6,10 +6,7 @@ use reqwest::Method;
 use spa_auth::telemetry::metrics::METRICS;
 use spa_auth_tests::{StatusCode, assert_error, basic_credentials, db_test, spawn_app_with};
 
-use crate::{
-    limits::raw_exchange,
-    support_account::{change_password, send},
-};
+use crate::limits::raw_exchange;
 
 /// C0 controls including NUL, tab and line breaks, DEL, a C1 control and Unicode's separators.
 const CONTROLS: &[char] = &[
@@ -63,18 +60,18 @@ db_test!(
             let token = app.login_ok("alice", &password).await;
             // Password change body: a wrong current password is refused as one...
             let wrong = format!("{password}{c}");
-            let resp = change_password(&app, &token, &wrong, "an entirely new secret", &[]).await;
+            let resp = app.change_password(&token, &wrong, "an entirely new secret", &[]).await;
             assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
             // ...and a new password is only ever hashed, so any character may be in it.
             let new = format!("new {c} secret {}", c as u32);
-            let resp = change_password(&app, &token, &password, &new, &[]).await;
+            let resp = app.change_password(&token, &password, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "new password with {c:?}");
             password = new;
             let token = app.login_ok("alice", &password).await;
 
             // A session id in the path: not a UUID.
             let path = format!("/api/auth/sessions/{}", percent_encode(&format!("x{c}")));
-            let resp = send(&app, Method::DELETE, &path, Some(&token), &[]).await;
+            let resp = app.send(Method::DELETE, &path, Some(&token), &[]).await;
             assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
 
             // User-Agent, which sessions store: HTTP refuses most controls in a header before

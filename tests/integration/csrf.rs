@@ -4,9 +4,9 @@
 //! trusted origin only.
 
 use reqwest::Method;
-use spa_auth_tests::{StatusCode, TestApp, assert_error, db_test, header, spawn_app_with};
-
-use crate::support_account::{change_password, header_str, login_with, open_session, send};
+use spa_auth_tests::{
+    StatusCode, TestApp, assert_error, db_test, header, header_str, spawn_app_with,
+};
 
 const TRUSTED: &str = "https://app.example.com";
 
@@ -118,7 +118,7 @@ db_test!(
             let what = format!("login with {site:?} / {origin:?}");
             let h = headers(&app, site, origin);
             let before = app.sessions_of(alice.id).await.len();
-            let resp = login_with(&app, "alice", "correct horse battery", &as_refs(&h)).await;
+            let resp = app.login_with("alice", "correct horse battery", &as_refs(&h)).await;
             if allowed {
                 assert_eq!(resp.status(), StatusCode::OK, "{what}: refused");
                 let token = app.session_cookie(&resp).expect("allowed login sets no cookie");
@@ -143,9 +143,9 @@ db_test!(
 
         for (site, origin, allowed) in matrix() {
             let what = format!("logout with {site:?} / {origin:?}");
-            let token = open_session(&app, alice.id, "browser").await;
+            let token = app.open_session(alice.id, "browser").await;
             let h = headers(&app, site, origin);
-            let resp = send(&app, Method::POST, "/api/auth/logout", Some(&token), &as_refs(&h)).await;
+            let resp = app.send(Method::POST, "/api/auth/logout", Some(&token), &as_refs(&h)).await;
             if allowed {
                 assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{what}: refused");
                 assert_eq!(
@@ -173,11 +173,10 @@ db_test!(
         for (i, (site, origin, allowed)) in matrix().into_iter().enumerate() {
             let what = format!("DELETE /api/auth/sessions with {site:?} / {origin:?}");
             let user = app.create_user_with_hash(&format!("user{i}"), None).await;
-            let current = open_session(&app, user.id, "laptop").await;
-            let other = open_session(&app, user.id, "phone").await;
+            let current = app.open_session(user.id, "laptop").await;
+            let other = app.open_session(user.id, "phone").await;
             let h = headers(&app, site, origin);
-            let resp = send(
-                &app,
+            let resp = app.send(
                 Method::DELETE,
                 "/api/auth/sessions",
                 Some(&current),
@@ -206,15 +205,15 @@ db_test!(
     async fn end_one_session_csrf_matrix(db) {
         let app = trusted_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let current = open_session(&app, alice.id, "laptop").await;
+        let current = app.open_session(alice.id, "laptop").await;
 
         for (site, origin, allowed) in matrix() {
             let what = format!("DELETE /api/auth/sessions/{{id}} with {site:?} / {origin:?}");
-            let other = open_session(&app, alice.id, "phone").await;
+            let other = app.open_session(alice.id, "phone").await;
             let id = app.session_for(&other).await.unwrap().id;
             let h = headers(&app, site, origin);
             let path = format!("/api/auth/sessions/{id}");
-            let resp = send(&app, Method::DELETE, &path, Some(&current), &as_refs(&h)).await;
+            let resp = app.send(Method::DELETE, &path, Some(&current), &as_refs(&h)).await;
             if allowed {
                 assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{what}: refused");
                 assert_eq!(app.me(Some(&other)).await.status(), StatusCode::UNAUTHORIZED, "{what}");
@@ -234,12 +233,12 @@ db_test!(
 
         for (i, (site, origin, allowed)) in matrix().into_iter().enumerate() {
             let what = format!("password change with {site:?} / {origin:?}");
-            let token = open_session(&app, alice.id, "laptop").await;
-            let other = open_session(&app, alice.id, "phone").await;
+            let token = app.open_session(alice.id, "laptop").await;
+            let other = app.open_session(alice.id, "phone").await;
             let hash_before = app.user("alice").await.password_hash;
             let new = format!("a new secret number {i}");
             let h = headers(&app, site, origin);
-            let resp = change_password(&app, &token, &password, &new, &as_refs(&h)).await;
+            let resp = app.change_password(&token, &password, &new, &as_refs(&h)).await;
             if allowed {
                 assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{what}: refused");
                 let rotated = app.session_cookie(&resp).expect("no rotated cookie");
@@ -267,13 +266,13 @@ db_test!(
     async fn safe_methods_are_never_refused(db) {
         let app = trusted_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         for (site, origin, _) in matrix() {
             let h = headers(&app, site, origin);
             for path in ["/api/me", "/api/auth/sessions", "/healthz"] {
                 for method in [Method::GET, Method::HEAD] {
-                    let resp = send(&app, method.clone(), path, Some(&token), &as_refs(&h)).await;
+                    let resp = app.send(method.clone(), path, Some(&token), &as_refs(&h)).await;
                     assert_eq!(
                         resp.status(),
                         StatusCode::OK,
@@ -289,7 +288,7 @@ db_test!(
     async fn a_look_alike_of_the_trusted_origin_is_not_trusted(db) {
         let app = trusted_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         for origin in [
             "https://app.example.com.evil.example",
@@ -302,7 +301,7 @@ db_test!(
                 if let Some(s) = site {
                     h.push(("sec-fetch-site", s));
                 }
-                let resp = send(&app, Method::POST, "/api/auth/logout", Some(&token), &h).await;
+                let resp = app.send(Method::POST, "/api/auth/logout", Some(&token), &h).await;
                 assert!(
                     resp.headers().get("access-control-allow-origin").is_none(),
                     "CORS granted to {origin}"
@@ -318,10 +317,10 @@ db_test!(
     async fn cors_is_credentialed_for_the_trusted_origin_only(db) {
         let app = trusted_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         // A simple request from the trusted origin.
-        let resp = send(&app, Method::GET, "/api/me", Some(&token), &[("origin", TRUSTED)]).await;
+        let resp = app.send(Method::GET, "/api/me", Some(&token), &[("origin", TRUSTED)]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(header_str(&resp, "access-control-allow-origin"), Some(TRUSTED));
         assert_eq!(header_str(&resp, "access-control-allow-credentials"), Some("true"));
@@ -338,7 +337,7 @@ db_test!(
         assert_eq!(resp.headers().get_all("access-control-allow-origin").iter().count(), 1);
 
         // An error answer to the trusted origin is readable by it too.
-        let resp = send(&app, Method::GET, "/api/me", None, &[("origin", TRUSTED)]).await;
+        let resp = app.send(Method::GET, "/api/me", None, &[("origin", TRUSTED)]).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(header_str(&resp, "access-control-allow-origin"), Some(TRUSTED));
 
@@ -348,8 +347,7 @@ db_test!(
             ("/api/auth/sessions", "DELETE"),
             ("/api/auth/password", "POST"),
         ] {
-            let resp = send(
-                &app,
+            let resp = app.send(
                 Method::OPTIONS,
                 path,
                 None,
@@ -381,12 +379,11 @@ db_test!(
 
         // Untrusted origins get no CORS at all, preflight or not.
         for origin in ["https://evil.example", "null", app.address.as_str()] {
-            let resp = send(&app, Method::GET, "/api/me", Some(&token), &[("origin", origin)]).await;
+            let resp = app.send(Method::GET, "/api/me", Some(&token), &[("origin", origin)]).await;
             assert_eq!(resp.status(), StatusCode::OK);
             assert!(resp.headers().get("access-control-allow-origin").is_none(), "{origin}");
             assert!(resp.headers().get("access-control-allow-credentials").is_none(), "{origin}");
-            let resp = send(
-                &app,
+            let resp = app.send(
                 Method::OPTIONS,
                 "/api/auth/login",
                 None,
@@ -398,7 +395,7 @@ db_test!(
             assert!(resp.headers().get("access-control-allow-methods").is_none(), "{origin}");
         }
         // Never `*`, whatever is asked.
-        let resp = send(&app, Method::GET, "/api/me", Some(&token), &[]).await;
+        let resp = app.send(Method::GET, "/api/me", Some(&token), &[]).await;
         assert!(resp.headers().get("access-control-allow-origin").is_none());
     }
 );
@@ -406,7 +403,9 @@ db_test!(
 /// Whether a logout with these headers got past the CSRF check (then it is a 401, for want
 /// of a session) or was refused by it.
 async fn logout_passes(app: &TestApp, headers: &[(&str, &str)]) -> bool {
-    let resp = send(app, Method::POST, "/api/auth/logout", None, headers).await;
+    let resp = app
+        .send(Method::POST, "/api/auth/logout", None, headers)
+        .await;
     match resp.status() {
         StatusCode::FORBIDDEN => {
             assert_csrf_rejected(resp, &format!("{headers:?}")).await;

@@ -4,13 +4,11 @@
 use sea_orm::ConnectionTrait;
 use spa_auth_tests::{StatusCode, assert_error, db_test, spawn_app};
 
-use crate::support_account::open_session;
-
 db_test!(
     async fn a_refused_query_is_a_500_and_not_an_outage(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user("alice", "correct horse battery").await;
-        let token = open_session(&app, alice.id, "test").await;
+        let token = app.open_session(alice.id, "test").await;
         // Login's first query now fails with "no such table": not an outage.
         app.db
             .execute_unprepared("ALTER TABLE login_throttle RENAME TO login_throttle_gone")

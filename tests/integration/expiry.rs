@@ -182,29 +182,7 @@ db_test!(
         sleep_ms(2200).await;
         let fresh = app.login_ok("alice", "correct horse battery").await;
 
-        let bin = spa_auth_tests::spa_auth_binary();
-        assert!(
-            bin.exists(),
-            "{} is missing: build it first (`cargo build --bins`, as tests/run-all.sh does)",
-            bin.display()
-        );
-        let url = app.test_db.url.clone();
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(&bin)
-                .args(["sessions", "purge", "--database-url", &url])
-                .env_remove("DATABASE_URL")
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("cannot run spa-auth");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "spa-auth sessions purge failed: {}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = app.cli(&["sessions", "purge"]).await;
         assert!(stdout.contains("removed 1 expired sessions"), "{stdout}");
         assert!(app.session_for(&old).await.is_none());
         assert!(app.session_for(&fresh).await.is_some());

@@ -2,7 +2,6 @@
 //! line: the proxy's own. A client may send lines of its own (HAProxy then adds another
 //! line), and none of them may choose the address that throttling and the session list use.
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use spa_auth_tests::{Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with};
 
 const PASSWORD: &str = "correct horse battery";
@@ -16,17 +15,9 @@ async fn proxied_app(db: spa_auth_tests::Db) -> TestApp {
 
 /// A login whose request carries these `X-Forwarded-For` lines, in order.
 async fn login_via(app: &TestApp, lines: &[&str], password: &str) -> Response {
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        headers.append("x-forwarded-for", HeaderValue::from_str(line).unwrap());
-    }
-    app.client
-        .post(app.url("/api/auth/login"))
-        .basic_auth("alice", Some(password))
-        .headers(headers)
-        .send()
-        .await
-        .expect("login request failed")
+    // One header line each: `login_with` appends, it does not replace.
+    let headers: Vec<_> = lines.iter().map(|l| ("x-forwarded-for", *l)).collect();
+    app.login_with("alice", password, &headers).await
 }
 
 db_test!(

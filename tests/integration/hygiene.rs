@@ -2,9 +2,9 @@
 //! itself would answer in plain text (unknown paths, wrong methods).
 
 use reqwest::Method;
-use spa_auth_tests::{StatusCode, db_test, error_body, header, spawn_app, spawn_app_with};
-
-use crate::support_account::{assert_hygiene, header_str, open_session, send};
+use spa_auth_tests::{
+    StatusCode, assert_hygiene, db_test, error_body, header, header_str, spawn_app, spawn_app_with,
+};
 
 fn spa_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -27,7 +27,7 @@ db_test!(
         })
         .await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         type Case<'a> = (Method, &'a str, Option<&'a str>, Vec<(&'a str, &'a str)>, u16);
         let cases: Vec<Case> = vec![
@@ -56,7 +56,7 @@ db_test!(
         ];
         for (method, path, tok, headers, status) in cases {
             let what = format!("{method} {path}");
-            let resp = send(&app, method.clone(), path, tok, &headers).await;
+            let resp = app.send(method.clone(), path, tok, &headers).await;
             assert_eq!(resp.status().as_u16(), status, "{what}");
             assert_hygiene(&resp, &what);
             if path.starts_with("/api/") {
@@ -64,7 +64,7 @@ db_test!(
             }
         }
         // The API's own headers are not dropped by the error path.
-        let resp = send(&app, Method::POST, "/api/auth/logout", Some(&token), &[]).await;
+        let resp = app.send(Method::POST, "/api/auth/logout", Some(&token), &[]).await;
         assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         assert_hygiene(&resp, "logout");
         assert_eq!(header_str(&resp, "cache-control"), Some("no-store"));
@@ -76,7 +76,7 @@ db_test!(
         let app = spawn_app(db).await;
 
         for path in ["/api/unknown", "/api/auth", "/nowhere", "/", "/api/auth/sessions/x/y"] {
-            let resp = send(&app, Method::GET, path, None, &[]).await;
+            let resp = app.send(Method::GET, path, None, &[]).await;
             assert_hygiene(&resp, path);
             let (status, code, _) = error_body(resp).await;
             assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
@@ -94,7 +94,7 @@ db_test!(
             (Method::POST, "/healthz", vec!["GET", "HEAD"]),
         ] {
             let what = format!("{method} {path}");
-            let resp = send(&app, method.clone(), path, None, &[]).await;
+            let resp = app.send(method.clone(), path, None, &[]).await;
             let got_allow = header_str(&resp, "allow")
                 .unwrap_or_else(|| panic!("{what}: 405 without Allow"))
                 .to_owned();

@@ -10,8 +10,6 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::support_account::{open_session, send};
-
 /// A raw HTTP/1.1 response.
 #[derive(Debug)]
 pub(crate) struct Raw {
@@ -161,7 +159,7 @@ db_test!(
     async fn a_body_over_the_limit_is_a_json_413(db) {
         let app = limited_app(db).await;
         let alice = app.create_user("alice", "correct horse battery").await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
         let hash = app.user("alice").await.password_hash;
         let big = serde_json::json!({
             "current_password": "correct horse battery",
@@ -169,13 +167,12 @@ db_test!(
         });
 
         // Declared with Content-Length.
-        let resp = crate::support_account::send_body(
-            &app,
+        let resp = app.send_body(
             Method::POST,
             "/api/auth/password",
+            Some(&big),
             Some(&token),
             &[],
-            Some(&big),
         )
         .await;
         let (status, code, _) = error_body(resp).await;
@@ -211,13 +208,12 @@ db_test!(
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         // Just under the limit is fine (here: a wrong current password, so the body was read).
         let ok = serde_json::json!({"current_password": "nope", "new_password": "z".repeat(900)});
-        let resp = crate::support_account::send_body(
-            &app,
+        let resp = app.send_body(
             Method::POST,
             "/api/auth/password",
+            Some(&ok),
             Some(&token),
             &[],
-            Some(&ok),
         )
         .await;
         let (status, code, _) = error_body(resp).await;
@@ -229,7 +225,7 @@ db_test!(
     async fn a_trickling_body_is_a_json_408(db) {
         let app = limited_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         // Headers and part of the body, then nothing.
         let head = password_head(&app, &token, "Content-Length: 100\r\n");
@@ -268,11 +264,11 @@ db_test!(
     async fn headers_over_16_kib_are_a_json_431(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
 
         // One big header.
         let big = "a".repeat(17 * 1024);
-        let resp = send(&app, Method::GET, "/api/me", Some(&token), &[("x-padding", &big)]).await;
+        let resp = app.send(Method::GET, "/api/me", Some(&token), &[("x-padding", &big)]).await;
         let (status, code, _) = error_body(resp).await;
         assert_eq!(
             (status, code.as_str()),
@@ -283,7 +279,7 @@ db_test!(
         let value = "b".repeat(500);
         let names: Vec<String> = (0..40).map(|i| format!("x-pad-{i}")).collect();
         let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
-        let resp = send(&app, Method::GET, "/api/me", Some(&token), &headers).await;
+        let resp = app.send(Method::GET, "/api/me", Some(&token), &headers).await;
         let (status, code, _) = error_body(resp).await;
         assert_eq!(
             (status, code.as_str()),
@@ -292,14 +288,7 @@ db_test!(
 
         // A huge cookie next to the real one, on login.
         let cookie = format!("{}; junk={}", app.cookie_header(&token), "c".repeat(17 * 1024));
-        let resp = app
-            .client
-            .post(app.url("/api/auth/login"))
-            .basic_auth("alice", Some("whatever"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.login_with("alice", "whatever", &[("cookie", &cookie)]).await;
         let (status, code, _) = error_body(resp).await;
         assert_eq!(
             (status, code.as_str()),
@@ -308,7 +297,7 @@ db_test!(
 
         // Under the limit is fine.
         let small = "a".repeat(8 * 1024);
-        let resp = send(&app, Method::GET, "/api/me", Some(&token), &[("x-padding", &small)]).await;
+        let resp = app.send(Method::GET, "/api/me", Some(&token), &[("x-padding", &small)]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert!(app.session_for(&token).await.is_some());
     }
@@ -344,7 +333,7 @@ db_test!(
     async fn wrong_json_types_in_the_password_body_are_a_json_400(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user("alice", "correct horse battery").await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
         let hash = app.user("alice").await.password_hash;
 
         // The spec says both fields are strings; nothing else may be taken for one.
@@ -374,7 +363,7 @@ db_test!(
     async fn malformed_password_bodies_are_a_json_400_or_415(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user("alice", "correct horse battery").await;
-        let token = open_session(&app, alice.id, "browser").await;
+        let token = app.open_session(alice.id, "browser").await;
         let hash = app.user("alice").await.password_hash;
 
         let mut wrong = Vec::new();
@@ -419,11 +408,11 @@ db_test!(
     async fn header_limit_answers_carry_the_hygiene_headers(db) {
         let app = spawn_app(db).await;
         let big = "a".repeat(17 * 1024);
-        let resp = send(&app, Method::GET, "/api/me", None, &[("x-padding", &big)]).await;
+        let resp = app.send(Method::GET, "/api/me", None, &[("x-padding", &big)]).await;
         assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        crate::support_account::assert_hygiene(&resp, "431 on /api/me");
+        spa_auth_tests::assert_hygiene(&resp, "431 on /api/me");
         assert_eq!(
-            crate::support_account::header_str(&resp, "cache-control"),
+            spa_auth_tests::header_str(&resp, "cache-control"),
             Some("no-store"),
             "431 on /api/me"
         );
@@ -439,7 +428,7 @@ db_test!(
         let names: Vec<String> = (0..90).map(|i| format!("x-h-{i}")).collect();
         let headers: Vec<(&str, &str)> =
             names.iter().map(|n| (n.as_str(), value.as_str())).collect();
-        let resp = send(&app, Method::GET, "/api/me", None, &headers).await;
+        let resp = app.send(Method::GET, "/api/me", None, &headers).await;
         let (status, code, _) = error_body(resp).await;
         assert_eq!(
             (status, code.as_str()),
@@ -456,9 +445,9 @@ db_test!(
         // and the service keeps answering.
         let names: Vec<String> = (0..120).map(|i| format!("x-h-{i}")).collect();
         let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "d")).collect();
-        let resp = send(&app, Method::GET, "/api/me", None, &headers).await;
+        let resp = app.send(Method::GET, "/api/me", None, &headers).await;
         assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        let health = send(&app, Method::GET, "/healthz", None, &[]).await;
+        let health = app.send(Method::GET, "/healthz", None, &[]).await;
         assert_eq!(health.status(), StatusCode::OK);
     }
 );

@@ -27,6 +27,5 @@ mod proptests;
 mod races;
 mod roles;
 mod spa;
-mod support_account;
 mod throttling;
 mod timing;

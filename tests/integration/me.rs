@@ -1,6 +1,6 @@
 //! `GET /api/me`.
 
-use spa_auth_tests::{StatusCode, assert_error, db_test, header, spawn_app};
+use spa_auth_tests::{StatusCode, assert_error, db_test, header, header_str, spawn_app};
 
 db_test!(
     async fn with_the_cookie_it_is_the_logged_in_user(db) {
@@ -14,12 +14,7 @@ db_test!(
         let resp = app.me(Some(&token)).await;
 
         assert_eq!(resp.status(), StatusCode::OK);
-        let cache = resp
-            .headers()
-            .get(header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let cache = header_str(&resp, header::CACHE_CONTROL.as_str()).unwrap_or_default();
         assert!(cache.contains("no-store"), "Cache-Control: {cache:?}");
         // Used right after login, the session is not renewed: no new cookie.
         assert!(app.session_set_cookie(&resp).is_none(), "unexpected Set-Cookie");

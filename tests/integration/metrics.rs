@@ -2,9 +2,7 @@
 //! Counters are per process; nextest runs each test in a process of its own, so exact counts
 //! are checked there and lower bounds elsewhere.
 
-use spa_auth_tests::{StatusCode, TestApp, db_test, error_body, spawn_app_with};
-
-use crate::support_account::Instance;
+use spa_auth_tests::{Instance, StatusCode, TestApp, db_test, error_body, spawn_app_with};
 
 fn own_process() -> bool {
     std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|m| m == "process-per-test")
@@ -32,27 +30,12 @@ db_test!(
         app.create_user("alice", "correct horse battery").await;
 
         let client = &app.client;
-        let resp = client
-            .post(inst.url("/api/auth/login"))
-            .basic_auth("alice", Some("correct horse battery"))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.login("alice", "correct horse battery").await;
         assert_eq!(resp.status(), StatusCode::OK);
         let token = app.session_cookie(&resp).unwrap();
-        let resp = client
-            .post(inst.url("/api/auth/login"))
-            .basic_auth("alice", Some("wrong password"))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.login("alice", "wrong password").await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        let resp = client
-            .get(inst.url("/api/me"))
-            .header("cookie", app.cookie_header(&token))
-            .send()
-            .await
-            .unwrap();
+        let resp = inst.me(Some(&token)).await;
         assert_eq!(resp.status(), StatusCode::OK);
 
         let resp = client

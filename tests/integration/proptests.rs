@@ -9,7 +9,7 @@ use proptest::{
     test_runner::{Config, TestCaseError, TestRunner},
 };
 use spa_auth::http::extractors::parse_basic;
-use spa_auth_tests::{Response, StatusCode, TestApp, db_test, header, spawn_app_with};
+use spa_auth_tests::{Response, StatusCode, TestApp, db_test, header, header_str, spawn_app_with};
 
 const CASES: u32 = 64;
 
@@ -68,10 +68,7 @@ async fn check_refusal(resp: Response, what: &str) -> Result<(), String> {
     if sets_session {
         return Err(format!("{what}: sets a session cookie"));
     }
-    let ct = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    let ct = header_str(&resp, header::CONTENT_TYPE.as_str())
         .unwrap_or_default()
         .to_owned();
     let text = resp.text().await.map_err(|e| e.to_string())?;
@@ -107,7 +104,7 @@ where
 /// The app with limits that random guesses cannot reach, and cheap hashing.
 async fn fuzz_app(db: spa_auth_tests::Db) -> TestApp {
     spawn_app_with(db, |args| {
-        args.extend(crate::support_account::NO_THROTTLE.map(String::from));
+        args.extend(spa_auth_tests::NO_THROTTLE.map(String::from));
         args.extend(["--argon2-memory-kib", "1024", "--argon2-iterations", "1"].map(String::from));
     })
     .await

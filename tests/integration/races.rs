@@ -12,9 +12,9 @@ use std::{
 };
 
 use spa_auth::users::set_active;
-use spa_auth_tests::{Db, StatusCode, TestApp, db_test, header, spawn_app_with};
-
-use crate::support_account::{Instance, NO_THROTTLE, change_password, login_with};
+use spa_auth_tests::{
+    Db, Instance, NO_THROTTLE, StatusCode, TestApp, db_test, header, spawn_app_with,
+};
 
 async fn unthrottled_app(db: Db) -> TestApp {
     spawn_app_with(db, |args| args.extend(NO_THROTTLE.map(String::from))).await
@@ -142,7 +142,7 @@ db_test!(
             let owner = app.login_ok("alice", &old).await;
             let streams = login_streams(&app.address, &app.cookie_name, "alice", &old, 4);
             streams.running().await;
-            let resp = change_password(&app, &owner, &old, &new, &[]).await;
+            let resp = app.change_password(&owner, &old, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}: change");
             let kept = app.session_cookie(&resp).expect("the change sets a cookie");
             let tokens = streams.stop().await;
@@ -151,7 +151,7 @@ db_test!(
             let alive: Vec<_> = app.sessions_of(alice.id).await;
             assert_eq!(alive.len(), 1, "round {round}: only the changer's session");
             assert!(app.session_for(&kept).await.is_some());
-            let resp = login_with(&app, "alice", &old, &[]).await;
+            let resp = app.login_with("alice", &old, &[]).await;
             assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "round {round}");
             old = new;
         }
@@ -199,23 +199,17 @@ db_test!(
             let owner = app.login_ok("alice", &old).await;
             let streams = login_streams(&other.address, &app.cookie_name, "alice", &old, 3);
             streams.running().await;
-            let resp = change_password(&app, &owner, &old, &new, &[]).await;
+            let resp = app.change_password(&owner, &old, &new, &[]).await;
             assert_eq!(resp.status(), StatusCode::NO_CONTENT, "round {round}: change");
             streams.stop().await;
-            for (name, base) in [("this", &app.address), ("the other", &other.address)] {
-                let login = |pass: &str| {
-                    app.client
-                        .post(format!("{base}/api/auth/login"))
-                        .basic_auth("alice", Some(pass.to_owned()))
-                        .send()
-                };
-                let resp = login(&old).await.expect("login");
+            for (name, api) in [("this", &app.api), ("the other", &other.api)] {
+                let resp = api.login("alice", &old).await;
                 assert_eq!(
                     resp.status(),
                     StatusCode::UNAUTHORIZED,
                     "round {round}: the old password works again on {name} instance"
                 );
-                let resp = login(&new).await.expect("login");
+                let resp = api.login("alice", &new).await;
                 assert_eq!(
                     resp.status(),
                     StatusCode::OK,

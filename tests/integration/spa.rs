@@ -3,14 +3,13 @@
 //! for an API path.
 
 use reqwest::Method;
-use spa_auth_tests::{StatusCode, db_test, error_body, spawn_app, spawn_app_with};
+use spa_auth_tests::{
+    StatusCode, assert_hygiene, db_test, error_body, header_str, spawn_app, spawn_app_with,
+};
 
 use std::time::Duration;
 
-use crate::{
-    limits::raw_exchange,
-    support_account::{assert_hygiene, header_str, send},
-};
+use crate::limits::raw_exchange;
 
 const INDEX: &str = "<!doctype html><html><head><title>spa</title>\
 <script type=\"module\" src=\"/assets/app-abc123.js\"></script></head><body></body></html>";
@@ -31,7 +30,7 @@ db_test!(
         let app = spawn_app_with(db, |args| args.extend(["--spa-dir".to_owned(), path])).await;
 
         for route in ["/", "/sessions", "/password", "/some/deep/client/route"] {
-            let resp = send(&app, Method::GET, route, None, &[]).await;
+            let resp = app.send(Method::GET, route, None, &[]).await;
             assert_eq!(resp.status(), StatusCode::OK, "{route}");
             assert_hygiene(&resp, route);
             assert_eq!(header_str(&resp, "cache-control"), Some("no-cache"), "{route}");
@@ -46,7 +45,7 @@ db_test!(
             assert_eq!(resp.text().await.unwrap(), INDEX, "{route}");
         }
 
-        let resp = send(&app, Method::GET, "/assets/app-abc123.js", None, &[]).await;
+        let resp = app.send(Method::GET, "/assets/app-abc123.js", None, &[]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_hygiene(&resp, "asset");
         let cache = header_str(&resp, "cache-control").unwrap_or_default().to_owned();
@@ -57,7 +56,7 @@ db_test!(
         assert_eq!(resp.text().await.unwrap(), SCRIPT);
 
         // A missing asset is a 404, never index.html served as JavaScript, and not cached.
-        let resp = send(&app, Method::GET, "/assets/app-old999.js", None, &[]).await;
+        let resp = app.send(Method::GET, "/assets/app-old999.js", None, &[]).await;
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         let cache = header_str(&resp, "cache-control").unwrap_or_default().to_owned();
         assert!(!cache.contains("immutable"), "a 404 cached as immutable: {cache}");
@@ -66,7 +65,7 @@ db_test!(
 
         // API paths are never the SPA.
         for path in ["/api/unknown", "/api", "/api/auth/nothing", "/api/me/extra"] {
-            let resp = send(&app, Method::GET, path, None, &[]).await;
+            let resp = app.send(Method::GET, path, None, &[]).await;
             if path.starts_with("/api/") {
                 assert_eq!(header_str(&resp, "cache-control"), Some("no-store"), "{path}");
             }
@@ -78,7 +77,7 @@ db_test!(
         assert_eq!(app.me(None).await.status(), StatusCode::UNAUTHORIZED);
         // Nothing outside the directory is served.
         for path in ["/../Cargo.toml", "/assets/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"] {
-            let resp = send(&app, Method::GET, path, None, &[]).await;
+            let resp = app.send(Method::GET, path, None, &[]).await;
             let status = resp.status();
             let body = resp.text().await.unwrap();
             assert!(!body.contains("root:") && !body.contains("[package]"), "{path}: {body}");
@@ -91,7 +90,7 @@ db_test!(
     async fn without_a_spa_dir_the_root_is_a_json_404(db) {
         let app = spawn_app(db).await;
         for path in ["/", "/index.html", "/sessions", "/assets/app-abc123.js"] {
-            let resp = send(&app, Method::GET, path, None, &[]).await;
+            let resp = app.send(Method::GET, path, None, &[]).await;
             assert_hygiene(&resp, path);
             let (status, code, _) = error_body(resp).await;
             assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"), "{path}");
@@ -136,11 +135,11 @@ db_test!(
             assert!(!raw.body.contains(&path), "{refused}: the answer shows a path: {}", raw.body);
         }
         // What is meant to be served still is: assets, client routes, well-known files.
-        let resp = send(&app, Method::GET, "/assets/app-abc123.js", None, &[]).await;
+        let resp = app.send(Method::GET, "/assets/app-abc123.js", None, &[]).await;
         assert_eq!(resp.text().await.unwrap(), SCRIPT);
-        let resp = send(&app, Method::GET, "/a/client/route", None, &[]).await;
+        let resp = app.send(Method::GET, "/a/client/route", None, &[]).await;
         assert_eq!(resp.text().await.unwrap(), INDEX);
-        let resp = send(&app, Method::GET, "/.well-known/security.txt", None, &[]).await;
+        let resp = app.send(Method::GET, "/.well-known/security.txt", None, &[]).await;
         assert_eq!(resp.status(), StatusCode::OK);
         assert_eq!(resp.text().await.unwrap(), "Contact: x");
     }

@@ -1,9 +1,9 @@
 //! Failed-login throttling with small limits: per (address, account) pair, per address, per
 //! account; counters shared through the database; wrong current passwords count too.
 
-use spa_auth_tests::{Db, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with};
-
-use crate::support_account::{Instance, change_password, login_with};
+use spa_auth_tests::{
+    Db, Instance, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -24,7 +24,8 @@ async fn throttled_app(db: Db) -> TestApp {
 }
 
 async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Response {
-    login_with(app, username, password, &[("x-forwarded-for", ip)]).await
+    app.login_with(username, password, &[("x-forwarded-for", ip)])
+        .await
 }
 
 async fn fail_from(app: &TestApp, ip: &str, username: &str) {
@@ -164,20 +165,15 @@ db_test!(
         let other = Instance::start(&app.test_db.url, &LIMITS)
         .await;
         let ip = "203.0.113.9";
-        let on_other = |password: &'static str| {
-            app.client
-                .post(other.url("/api/auth/login"))
-                .basic_auth("alice", Some(password))
-                .header("x-forwarded-for", ip)
-                .send()
-        };
+        let xff = [("x-forwarded-for", ip)];
+        let on_other = |password| other.login_with("alice", password, &xff);
 
         fail_from(&app, ip, "alice").await;
-        let resp = on_other("wrong password!").await.unwrap();
+        let resp = on_other("wrong password!").await;
         assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
         fail_from(&app, ip, "alice").await;
         // Three failures in all, split over two instances: both refuse now.
-        let resp = on_other(PASSWORD).await.unwrap();
+        let resp = on_other(PASSWORD).await;
         assert_throttled(&app, resp, "the other instance").await;
         let resp = login_from(&app, ip, "alice", PASSWORD).await;
         assert_throttled(&app, resp, "the first instance").await;
@@ -193,7 +189,7 @@ db_test!(
         let xff = [("x-forwarded-for", ip)];
 
         for _ in 0..3 {
-            let resp = change_password(&app, &token, "not my password", "a new fine secret", &xff)
+            let resp = app.change_password(&token, "not my password", "a new fine secret", &xff)
                 .await;
             assert_error(resp, StatusCode::FORBIDDEN, "wrong_current_password").await;
         }
@@ -201,7 +197,7 @@ db_test!(
         let resp = login_from(&app, ip, "alice", PASSWORD).await;
         assert_throttled(&app, resp, "login after 3 wrong current passwords").await;
         // And so is the password change itself, even with the right current password.
-        let resp = change_password(&app, &token, PASSWORD, "a new fine secret", &xff).await;
+        let resp = app.change_password(&token, PASSWORD, "a new fine secret", &xff).await;
         assert_throttled(&app, resp, "password change after 3 wrong current passwords").await;
         assert_eq!(app.me(Some(&token)).await.status(), StatusCode::OK);
         // Nothing changed: the old password still works from elsewhere.

@@ -1,0 +1,81 @@
+//! The real `spa-auth` binary, for tests of its commands and for running it as a process.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+/// Where `cargo build --bins` put the `spa-auth` binary of this workspace.
+///
+/// Cargo resolves a relative `CARGO_TARGET_DIR` against the directory it runs in, which is the
+/// workspace root (the README's commands run there), while a test runs in its package's
+/// directory: so a relative one is taken from the workspace root, not from the test's cwd.
+pub fn spa_auth_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lies inside the workspace");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    target.join("debug").join("spa-auth")
+}
+
+/// A command for the binary, with no `SPA_AUTH_*` or `DATABASE_URL` leaking in from the
+/// environment of whoever runs the tests.
+pub fn command() -> Command {
+    let bin = spa_auth_binary();
+    assert!(
+        bin.exists(),
+        "{} does not exist: build it first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    let mut cmd = Command::new(bin);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("SPA_AUTH_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs `spa-auth ARGS...` to completion, with `stdin` as its standard input (none: empty).
+pub async fn cli(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = command();
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let stdin = stdin.map(str::to_owned);
+    // Blocking, so off the runtime's workers: the service under test may share them.
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn()?;
+        let mut input = child.stdin.take().expect("stdin is piped");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes())?;
+        }
+        drop(input);
+        child.wait_with_output()
+    });
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap_or_else(|_| panic!("spa-auth {args:?} did not finish within 30 s"))
+        .expect("the CLI task panicked")
+        .expect("cannot run spa-auth")
+}
+
+/// Runs the CLI and insists that it succeeds.
+pub async fn cli_ok(args: &[&str], stdin: Option<&str>) -> Output {
+    let out = cli(args, stdin).await;
+    assert!(
+        out.status.success(),
+        "spa-auth {args:?} failed ({}): {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
