@@ -1,20 +1,20 @@
 //! The `spa-auth` command line.
 
 pub mod django_import;
+mod user;
 
-use std::io::{BufRead, IsTerminal};
+pub use user::{DEMO_PASSWORD, DEMO_USERNAME, UserCommand};
+use user::{create_demo_user, user};
 
 use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::{DatabaseSettings, LogFormat, PasswordSettings},
-    passwords::{Password, Passwords, check_new_password},
+    config::{DatabaseSettings, LogFormat},
     server::ServeSettings,
     server::{self, Application},
     sessions::{Reason, Which, end_sessions, purge_expired},
-    telemetry,
-    users::{self, NewUser},
+    telemetry, users,
 };
 
 #[derive(Parser, Debug)]
@@ -64,63 +64,6 @@ pub enum ImportCommand {
         /// Print what would change and write nothing.
         #[arg(long)]
         dry_run: bool,
-        #[command(flatten)]
-        db: DatabaseSettings,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum UserCommand {
-    /// Create a user; the password is read from standard input.
-    Create {
-        username: String,
-        #[arg(long)]
-        email: String,
-        #[arg(long, default_value = "")]
-        first_name: String,
-        #[arg(long, default_value = "")]
-        last_name: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-        #[command(flatten)]
-        password: PasswordSettings,
-    },
-    /// Set a user's password (read from standard input); ends all of the user's sessions.
-    SetPassword {
-        username: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-        #[command(flatten)]
-        password: PasswordSettings,
-    },
-    /// Deactivate a user: no more logins, and every session ends now.
-    Deactivate {
-        username: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-    },
-    /// Let a deactivated user log in again.
-    Activate {
-        username: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-    },
-    /// Give a user a role; every session of the user sees it on its next request.
-    Grant {
-        username: String,
-        role: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-    },
-    /// Take a role away; every session of the user loses it on its next request.
-    Revoke {
-        username: String,
-        role: String,
-        #[command(flatten)]
-        db: DatabaseSettings,
-    },
-    /// List users.
-    List {
         #[command(flatten)]
         db: DatabaseSettings,
     },
@@ -216,7 +159,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
     }
 }
 
-async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
+pub(super) async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
     let db = crate::database::connect(settings).await?;
     crate::database::migrate(&db).await?;
     Ok(db)
@@ -236,143 +179,11 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
     Ok(())
 }
 
-pub const DEMO_USERNAME: &str = "demo";
-pub const DEMO_PASSWORD: &str = "spa-auth-demo";
-
-async fn create_demo_user(state: &crate::http::state::AppState) -> Result<(), CliError> {
-    if users::count(&state.db).await? > 0 {
-        eprintln!("demo: users exist already, none created");
-        return Ok(());
-    }
-    let hash = state.passwords.hash(&Password::new(DEMO_PASSWORD)).await?;
-    let new = NewUser {
-        username: DEMO_USERNAME.into(),
-        email: "demo@example.com".into(),
-        first_name: "Demo".into(),
-        last_name: "User".into(),
-    };
-    users::create(&state.db, new, Some(hash)).await?;
-    eprintln!("demo: log in as username {DEMO_USERNAME:?} with password {DEMO_PASSWORD:?}");
-    Ok(())
-}
-
-/// Reads one line from standard input, without its line ending.
-fn read_password() -> Result<Password, CliError> {
-    if std::io::stdin().is_terminal() {
-        eprint!("password: ");
-    }
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
-    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
-    Ok(Password::new(trimmed))
-}
-
-async fn user(cmd: UserCommand) -> Result<(), CliError> {
-    match cmd {
-        UserCommand::Create {
-            username,
-            email,
-            first_name,
-            last_name,
-            db,
-            password,
-        } => {
-            if !users::valid_username(&username) {
-                return Err(users::UserError::InvalidUsername.into());
-            }
-            let pw = read_password()?;
-            check_new_password(pw.expose(), &username)?;
-            let hash = Passwords::new(&password)?.hash(&pw).await?;
-            let db = open(&db).await?;
-            let new = NewUser {
-                username,
-                email,
-                first_name,
-                last_name,
-            };
-            let user = users::create(&db, new, Some(hash)).await?;
-            println!("created user {} ({})", user.username, user.id);
-        }
-        UserCommand::SetPassword {
-            username,
-            db,
-            password,
-        } => {
-            let db = open(&db).await?;
-            let user = users::get_by_username(&db, &username).await?;
-            let pw = read_password()?;
-            check_new_password(pw.expose(), &user.username)?;
-            let hash = Passwords::new(&password)?.hash(&pw).await?;
-            users::set_password_hash(&db, user, hash).await?;
-            settle().await;
-            tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
-            println!("password set; every session of {username} has ended");
-        }
-        UserCommand::Deactivate { username, db } => set_active(&username, &db, false).await?,
-        UserCommand::Activate { username, db } => set_active(&username, &db, true).await?,
-        UserCommand::Grant { username, role, db } => {
-            change_role(&username, &role, &db, true).await?
-        }
-        UserCommand::Revoke { username, role, db } => {
-            change_role(&username, &role, &db, false).await?
-        }
-        UserCommand::List { db } => {
-            let db = open(&db).await?;
-            for u in users::list(&db).await? {
-                let state = if u.is_active { "active" } else { "inactive" };
-                let roles = u.roles.0.join(",");
-                println!(
-                    "{}\t{}\t{}\t{}\t{}",
-                    u.id, u.username, u.email, state, roles
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Result<(), CliError> {
-    let db = open(db).await?;
-    let user = users::get_by_username(&db, username).await?;
-    users::set_active(&db, user, active).await?;
-    settle().await;
-    if active {
-        println!("{username} can log in again");
-    } else {
-        tracing::info!(target: "audit", event = "user_deactivated", %username, "by operator");
-        println!("{username} deactivated; every session has ended");
-    }
-    Ok(())
-}
-
-async fn change_role(
-    username: &str,
-    role: &str,
-    db: &DatabaseSettings,
-    grant: bool,
-) -> Result<(), CliError> {
-    if !users::valid_role(role) {
-        return Err(CliError::InvalidRole(role.to_owned()));
-    }
-    let db = open(db).await?;
-    let user = users::get_by_username(&db, username).await?;
-    let changed = users::change_role(&db, user, role, grant).await?;
-    settle().await;
-    match (changed, grant) {
-        (false, true) => println!("{username} already has role {role}"),
-        (false, false) => println!("{username} does not have role {role}"),
-        (true, true) => println!("granted {role} to {username}"),
-        (true, false) => println!("revoked {role} from {username}"),
-    }
-    Ok(())
-}
-
 /// Waits until every running instance has seen a change this command made: each polls for
 /// changed users every `SPA_AUTH_INVALIDATION_POLL` (50 ms by default), so two intervals
 /// suffice. Returning only then means "deactivated" is true for the very next request
 /// anywhere, not just eventually.
-async fn settle() {
+pub(super) async fn settle() {
     let poll = std::env::var("SPA_AUTH_INVALIDATION_POLL")
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())

@@ -1,0 +1,201 @@
+//! `spa-auth user ...`: accounts an operator manages, and the demo user of `serve --demo`.
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::Subcommand;
+
+use super::{CliError, open, settle};
+use crate::{
+    config::{DatabaseSettings, PasswordSettings},
+    passwords::{Password, Passwords, check_new_password},
+    users::{self, NewUser},
+};
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        username: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+        #[command(flatten)]
+        password: PasswordSettings,
+    },
+    /// Set a user's password (read from standard input); ends all of the user's sessions.
+    SetPassword {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+        #[command(flatten)]
+        password: PasswordSettings,
+    },
+    /// Deactivate a user: no more logins, and every session ends now.
+    Deactivate {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Let a deactivated user log in again.
+    Activate {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Give a user a role; every session of the user sees it on its next request.
+    Grant {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Take a role away; every session of the user loses it on its next request.
+    Revoke {
+        username: String,
+        role: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+}
+
+pub const DEMO_USERNAME: &str = "demo";
+pub const DEMO_PASSWORD: &str = "spa-auth-demo";
+
+pub(super) async fn create_demo_user(state: &crate::http::state::AppState) -> Result<(), CliError> {
+    if users::count(&state.db).await? > 0 {
+        eprintln!("demo: users exist already, none created");
+        return Ok(());
+    }
+    let hash = state.passwords.hash(&Password::new(DEMO_PASSWORD)).await?;
+    let new = NewUser {
+        username: DEMO_USERNAME.into(),
+        email: "demo@example.com".into(),
+        first_name: "Demo".into(),
+        last_name: "User".into(),
+    };
+    users::create(&state.db, new, Some(hash)).await?;
+    eprintln!("demo: log in as username {DEMO_USERNAME:?} with password {DEMO_PASSWORD:?}");
+    Ok(())
+}
+
+/// Reads one line from standard input, without its line ending.
+fn read_password() -> Result<Password, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(Password::new(trimmed))
+}
+
+pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
+    match cmd {
+        UserCommand::Create {
+            username,
+            email,
+            first_name,
+            last_name,
+            db,
+            password,
+        } => {
+            if !users::valid_username(&username) {
+                return Err(users::UserError::InvalidUsername.into());
+            }
+            let pw = read_password()?;
+            check_new_password(pw.expose(), &username)?;
+            let hash = Passwords::new(&password)?.hash(&pw).await?;
+            let db = open(&db).await?;
+            let new = NewUser {
+                username,
+                email,
+                first_name,
+                last_name,
+            };
+            let user = users::create(&db, new, Some(hash)).await?;
+            println!("created user {} ({})", user.username, user.id);
+        }
+        UserCommand::SetPassword {
+            username,
+            db,
+            password,
+        } => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let pw = read_password()?;
+            check_new_password(pw.expose(), &user.username)?;
+            let hash = Passwords::new(&password)?.hash(&pw).await?;
+            users::set_password_hash(&db, user, hash).await?;
+            settle().await;
+            tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
+            println!("password set; every session of {username} has ended");
+        }
+        UserCommand::Deactivate { username, db } => set_active(&username, &db, false).await?,
+        UserCommand::Activate { username, db } => set_active(&username, &db, true).await?,
+        UserCommand::Grant { username, role, db } => {
+            change_role(&username, &role, &db, true).await?
+        }
+        UserCommand::Revoke { username, role, db } => {
+            change_role(&username, &role, &db, false).await?
+        }
+        UserCommand::List { db } => {
+            let db = open(&db).await?;
+            for u in users::list(&db).await? {
+                let state = if u.is_active { "active" } else { "inactive" };
+                let roles = u.roles.0.join(",");
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.id, u.username, u.email, state, roles
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Result<(), CliError> {
+    let db = open(db).await?;
+    let user = users::get_by_username(&db, username).await?;
+    users::set_active(&db, user, active).await?;
+    settle().await;
+    if active {
+        println!("{username} can log in again");
+    } else {
+        tracing::info!(target: "audit", event = "user_deactivated", %username, "by operator");
+        println!("{username} deactivated; every session has ended");
+    }
+    Ok(())
+}
+
+async fn change_role(
+    username: &str,
+    role: &str,
+    db: &DatabaseSettings,
+    grant: bool,
+) -> Result<(), CliError> {
+    if !users::valid_role(role) {
+        return Err(CliError::InvalidRole(role.to_owned()));
+    }
+    let db = open(db).await?;
+    let user = users::get_by_username(&db, username).await?;
+    let changed = users::change_role(&db, user, role, grant).await?;
+    settle().await;
+    match (changed, grant) {
+        (false, true) => println!("{username} already has role {role}"),
+        (false, false) => println!("{username} does not have role {role}"),
+        (true, true) => println!("granted {role} to {username}"),
+        (true, false) => println!("revoked {role} from {username}"),
+    }
+    Ok(())
+}
