@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
+use clap::Args;
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
-
-use crate::config::DatabaseSettings;
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout, so readers never wait for
 /// the writer and concurrent writers queue instead of failing.
@@ -81,4 +81,22 @@ pub fn is_outage(err: &sea_orm::DbErr) -> bool {
         }
         _ => false,
     }
+}
+
+/// Where the data lives. Shared by every command that touches the database.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseSettings {
+    /// SQLite file (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://user@host/db`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://spa-auth.db?mode=rwc"
+    )]
+    pub database_url: String,
+    /// Connections in the pool of this instance.
+    #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "SPA_AUTH_DB_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
 }

@@ -2,7 +2,6 @@
 
 pub mod authentication;
 pub mod cli;
-pub mod config;
 pub mod database;
 pub mod http;
 pub mod passwords;

@@ -7,7 +7,10 @@
 //! instance or many. A success gives its slot back, an attempt that was never evaluated (the
 //! hashing queue was full, the database failed) gives it back too, and a failure keeps it.
 
+use std::time::Duration;
+
 use chrono::Utc;
+use clap::Args;
 use entity::login_throttle;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
@@ -15,7 +18,28 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{config::ThrottleSettings, users::username_key};
+use crate::users::username_key;
+
+/// Failed-login limits. Each is a count of failures within one window; past it, logins for
+/// that key get 429 until the window ends. The pair limit stops guessing one account from one
+/// address; the address limit stops spraying many accounts from one address; the account
+/// limit stops a distributed attack on one account and is set well above what one address
+/// may reach, so that nobody on a single address can lock the real user out.
+#[derive(Args, Clone, Debug)]
+pub struct ThrottleSettings {
+    /// Length of a counting window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub throttle_window: Duration,
+    /// Failures allowed per (client address, account) in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_PAIR", default_value_t = 5)]
+    pub throttle_per_pair: u32,
+    /// Failures allowed per client address, over all accounts, in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_IP", default_value_t = 50)]
+    pub throttle_per_ip: u32,
+    /// Failures allowed per account, over all addresses, in a window.
+    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_ACCOUNT", default_value_t = 200)]
+    pub throttle_per_account: u32,
+}
 
 #[derive(Clone)]
 pub struct Throttle {

@@ -2,7 +2,7 @@
 //!
 //! The subscriber is global to the process; nextest runs every test in a process of its own.
 
-use spa_auth::{config::LogFormat, telemetry};
+use spa_auth::telemetry::{self, LogFormat};
 use spa_auth_tests::{Db, LogBuffer, StatusCode, basic_credentials, spawn_app};
 
 const PASSWORD: &str = "s3cret-Horse-battery";

@@ -6,8 +6,8 @@ use std::{path::PathBuf, time::Duration};
 use entity::{session, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
 use spa_auth::{
-    config::PasswordSettings,
     http::state::AppState,
+    passwords::PasswordSettings,
     passwords::{Password, Passwords},
     sessions::ClientInfo,
     users::{self, NewUser},

@@ -10,11 +10,12 @@ use clap::{Parser, Subcommand};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    config::{DatabaseSettings, LogFormat},
+    database::DatabaseSettings,
     server::ServeSettings,
     server::{self, Application},
     sessions::{Reason, Which, end_sessions, purge_expired},
-    telemetry, users,
+    telemetry::{self, LogFormat},
+    users,
 };
 
 #[derive(Parser, Debug)]
@@ -99,7 +100,7 @@ pub enum CliError {
     #[error("reading the password from standard input: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::passwords::SettingsError),
     #[error("role {0:?} is not valid: 1 to 64 letters, digits and _ - . : only")]
     InvalidRole(String),
     #[error("import: {0}")]

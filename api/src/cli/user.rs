@@ -6,8 +6,8 @@ use clap::Subcommand;
 
 use super::{CliError, open, settle};
 use crate::{
-    config::{DatabaseSettings, PasswordSettings},
-    passwords::{Password, Passwords, check_new_password},
+    database::DatabaseSettings,
+    passwords::{Password, PasswordSettings, Passwords, check_new_password},
     users::{self, NewUser},
 };
 

@@ -4,6 +4,9 @@
 pub mod decoy;
 pub mod django;
 pub mod pool;
+mod settings;
+
+pub use settings::{PasswordSettings, SettingsError};
 
 use std::{
     collections::HashSet,
@@ -22,7 +25,6 @@ use self::{
     django::{is_django_format, verify as verify_django},
     pool::{HashPool, Scratch},
 };
-use crate::config::{ConfigError, PasswordSettings};
 
 /// Why a hash could not be computed. Neither says anything about the password.
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +98,14 @@ pub fn check_new_password(password: &str, username: &str) -> Result<(), Password
     Ok(())
 }
 
-pub fn params(settings: &PasswordSettings) -> Result<Params, ConfigError> {
+pub fn params(settings: &PasswordSettings) -> Result<Params, SettingsError> {
     Params::new(
         settings.argon2_memory_kib,
         settings.argon2_iterations,
         settings.argon2_parallelism,
         None,
     )
-    .map_err(|e| ConfigError::Argon2(e.to_string()))
+    .map_err(|e| SettingsError::Argon2(e.to_string()))
 }
 
 /// Outcome of checking a password against a stored hash.
@@ -135,13 +137,13 @@ struct Inner {
 }
 
 impl Passwords {
-    pub fn new(settings: &PasswordSettings) -> Result<Self, ConfigError> {
+    pub fn new(settings: &PasswordSettings) -> Result<Self, SettingsError> {
         let params = params(settings)?;
         let mut scratch = Scratch::default();
         let dummy_hash = pool::hash(&params, b"spa-auth dummy password", &mut scratch)
-            .map_err(ConfigError::Argon2)?;
+            .map_err(SettingsError::Argon2)?;
         let pool = HashPool::start(settings.concurrency(), &params)
-            .map_err(|e| ConfigError::Argon2(format!("cannot start hashing threads: {e}")))?;
+            .map_err(|e| SettingsError::Argon2(format!("cannot start hashing threads: {e}")))?;
         Ok(Passwords {
             inner: Arc::new(Inner {
                 params,
@@ -149,7 +151,7 @@ impl Passwords {
                 waiting: AtomicUsize::new(0),
                 queue: settings.hash_queue,
                 decoys: Decoys::new(dummy_hash)
-                    .map_err(|e| ConfigError::Argon2(format!("decoy: {e}")))?,
+                    .map_err(|e| SettingsError::Argon2(format!("decoy: {e}")))?,
                 pool,
             }),
         })

@@ -15,7 +15,6 @@ use poem::{
 use sea_orm::DbErr;
 
 use crate::{
-    config::ConfigError,
     database,
     http::{
         app::app,
@@ -35,7 +34,7 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] crate::passwords::SettingsError),
     #[error("invalid configuration: {0}")]
     Settings(#[from] SettingsError),
     #[error("database: {0}")]

@@ -5,8 +5,12 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::config::{
-    ConfigError, DatabaseSettings, LogFormat, PasswordSettings, SessionSettings, ThrottleSettings,
+use crate::{
+    database::DatabaseSettings,
+    passwords::{self, PasswordSettings},
+    sessions::{self, SessionSettings},
+    telemetry::LogFormat,
+    throttle::ThrottleSettings,
 };
 
 /// Everything `spa-auth serve` needs.
@@ -74,7 +78,9 @@ pub struct ServeSettings {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
     #[error(transparent)]
-    Domain(#[from] ConfigError),
+    Sessions(#[from] sessions::SettingsError),
+    #[error(transparent)]
+    Passwords(#[from] passwords::SettingsError),
     #[error(
         "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
     )]
@@ -104,7 +110,7 @@ impl ServeSettings {
             return Err(SettingsError::NoHeaderTimeout);
         }
         if self.password.concurrency() == 0 {
-            return Err(ConfigError::NoHashConcurrency.into());
+            return Err(passwords::SettingsError::NoHashConcurrency.into());
         }
         crate::passwords::params(&self.password)?;
         Ok(())

@@ -2,9 +2,11 @@
 
 pub mod cache;
 mod invalidation;
+mod settings;
 mod token;
 
 pub use invalidation::{Reason, Which, bump_epoch, end_sessions, exists, purge_expired};
+pub use settings::{SameSite, SessionSettings, SettingsError};
 pub use token::Token;
 
 use std::sync::Arc;
@@ -17,10 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{
-    config::{SameSite, SessionSettings},
-    sessions::cache::SessionCache,
-};
+use crate::sessions::cache::SessionCache;
 
 /// Where and by what a session was opened; shown later in the list of a user's sessions.
 #[derive(Debug, Clone, Default)]

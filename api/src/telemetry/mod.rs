@@ -5,7 +5,7 @@ pub mod metrics;
 
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
-use crate::config::LogFormat;
+use clap::ValueEnum;
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
 
@@ -24,4 +24,11 @@ where
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// How log lines are written: text for people, JSON for collectors.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

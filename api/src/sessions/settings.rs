@@ -1,37 +1,14 @@
-//! Settings: every one is a command-line flag and a `SPA_AUTH_*` environment variable.
+//! The session cookie and the lifetimes of sessions: flags and `SPA_AUTH_*` variables, checked
+//! at start for what browsers would silently ignore.
 
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-/// Where the data lives. Shared by every command that touches the database.
-#[derive(Args, Clone, Debug)]
-pub struct DatabaseSettings {
-    /// SQLite file (`sqlite://path?mode=rwc`) or PostgreSQL (`postgres://user@host/db`).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite://spa-auth.db?mode=rwc"
-    )]
-    pub database_url: String,
-    /// Connections in the pool of this instance.
-    #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
-    pub db_pool_size: u32,
-    /// How long a request waits for a database connection before answering 503.
-    #[arg(long, env = "SPA_AUTH_DB_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
-    pub db_timeout: Duration,
-}
-
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SameSite {
     Lax,
     Strict,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// The session cookie and the lifetimes of sessions.
@@ -72,52 +49,8 @@ pub struct SessionSettings {
     pub invalidation_poll: Duration,
 }
 
-/// Cost of password hashing, and how many hashes may run at once.
-#[derive(Args, Clone, Debug)]
-pub struct PasswordSettings {
-    /// argon2id memory in KiB (OWASP: 19456).
-    #[arg(long, env = "SPA_AUTH_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
-    pub argon2_memory_kib: u32,
-    /// argon2id iterations (OWASP: 2).
-    #[arg(long, env = "SPA_AUTH_ARGON2_ITERATIONS", default_value_t = 2)]
-    pub argon2_iterations: u32,
-    /// argon2id lanes (OWASP: 1).
-    #[arg(long, env = "SPA_AUTH_ARGON2_PARALLELISM", default_value_t = 1)]
-    pub argon2_parallelism: u32,
-    /// Password hashes computed at once; default: the number of cores.
-    #[arg(long, env = "SPA_AUTH_HASH_CONCURRENCY")]
-    pub hash_concurrency: Option<usize>,
-    /// Logins that may wait for a hashing slot; past that they get 503.
-    #[arg(long, env = "SPA_AUTH_HASH_QUEUE", default_value_t = 64)]
-    pub hash_queue: usize,
-    /// How often the stored hashes are surveyed for the decoy of logins without one.
-    #[arg(long, env = "SPA_AUTH_DECOY_REFRESH", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub decoy_refresh: Duration,
-}
-
-/// Failed-login limits. Each is a count of failures within one window; past it, logins for
-/// that key get 429 until the window ends. The pair limit stops guessing one account from one
-/// address; the address limit stops spraying many accounts from one address; the account
-/// limit stops a distributed attack on one account and is set well above what one address
-/// may reach, so that nobody on a single address can lock the real user out.
-#[derive(Args, Clone, Debug)]
-pub struct ThrottleSettings {
-    /// Length of a counting window.
-    #[arg(long, env = "SPA_AUTH_THROTTLE_WINDOW", default_value = "15m", value_parser = humantime::parse_duration)]
-    pub throttle_window: Duration,
-    /// Failures allowed per (client address, account) in a window.
-    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_PAIR", default_value_t = 5)]
-    pub throttle_per_pair: u32,
-    /// Failures allowed per client address, over all accounts, in a window.
-    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_IP", default_value_t = 50)]
-    pub throttle_per_ip: u32,
-    /// Failures allowed per account, over all addresses, in a window.
-    #[arg(long, env = "SPA_AUTH_THROTTLE_PER_ACCOUNT", default_value_t = 200)]
-    pub throttle_per_account: u32,
-}
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ConfigError {
+pub enum SettingsError {
     #[error(
         "cookie name {0:?} starts with __Host- but cookie_secure is off: browsers would silently drop the cookie; turn SPA_AUTH_COOKIE_SECURE on or choose another name"
     )]
@@ -134,51 +67,37 @@ pub enum ConfigError {
     IdleLongerThanAbsolute,
     #[error("session refresh interval must be shorter than the idle timeout")]
     RefreshNotShorterThanIdle,
-    #[error("invalid argon2 parameters: {0}")]
-    Argon2(String),
     #[error(
         "invalidation poll must be between 1ms and 5s (it bounds how long another instance may serve an ended session)"
     )]
     InvalidationPoll,
-    #[error("hash concurrency must be at least 1")]
-    NoHashConcurrency,
 }
 
 impl SessionSettings {
     /// Refuses settings that browsers would silently ignore or that contradict each other.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         let name = &self.cookie_name;
         let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
         if name.is_empty() || !name.chars().all(token_char) {
-            return Err(ConfigError::InvalidCookieName(name.clone()));
+            return Err(SettingsError::InvalidCookieName(name.clone()));
         }
         if name.starts_with("__Host-") && !self.cookie_secure {
-            return Err(ConfigError::HostPrefixWithoutSecure(name.clone()));
+            return Err(SettingsError::HostPrefixWithoutSecure(name.clone()));
         }
         if name.starts_with("__Secure-") && !self.cookie_secure {
-            return Err(ConfigError::SecurePrefixWithoutSecure(name.clone()));
+            return Err(SettingsError::SecurePrefixWithoutSecure(name.clone()));
         }
         if self.session_idle_timeout.is_zero()
             || self.session_idle_timeout > self.session_absolute_timeout
         {
-            return Err(ConfigError::IdleLongerThanAbsolute);
+            return Err(SettingsError::IdleLongerThanAbsolute);
         }
         if self.session_refresh_interval >= self.session_idle_timeout {
-            return Err(ConfigError::RefreshNotShorterThanIdle);
+            return Err(SettingsError::RefreshNotShorterThanIdle);
         }
         if self.invalidation_poll.is_zero() || self.invalidation_poll > Duration::from_secs(5) {
-            return Err(ConfigError::InvalidationPoll);
+            return Err(SettingsError::InvalidationPoll);
         }
         Ok(())
-    }
-}
-
-impl PasswordSettings {
-    pub fn concurrency(&self) -> usize {
-        self.hash_concurrency.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
     }
 }
