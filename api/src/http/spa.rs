@@ -10,19 +10,13 @@ use poem::{
     http::{HeaderValue, Method, header},
 };
 
-use crate::http::errors::ApiError;
+use crate::http::{errors::ApiError, routes::is_api_path};
 
 /// The SPA may load scripts, styles and data only from this origin and may not be framed.
 /// Vite's build has no inline script, so no `'unsafe-inline'` is needed.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-/// Paths that always belong to the API, so an unknown `/api/...` is a JSON 404 and never the
-/// SPA's `index.html`.
-pub(crate) fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path == "/healthz"
-}
 
 /// Routes API paths to `api` and everything else to the SPA in `dir`, if one is configured.
 pub fn api_with_spa<A>(api: A, dir: Option<PathBuf>) -> BoxEndpoint<'static, Response>
@@ -142,6 +136,11 @@ mod tests {
         assert!(is_api_path("/healthz"));
         assert!(!is_api_path("/apiary"));
         assert!(!is_api_path("/sessions"));
+        assert!(is_api_path("/api"));
+        assert!(!is_api_path("/healthz/"));
+        // Served by their own routes, and cacheable: not the API's `no-store` or fail-fast.
+        assert!(!is_api_path("/openapi.json"));
+        assert!(!is_api_path("/docs/"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use poem::{
     http::{HeaderValue, Method, StatusCode, header},
 };
 
-use crate::http::errors::ApiError;
+use crate::http::{errors::ApiError, routes};
 
 /// An origin as browsers compare them: scheme, host and port, the port explicit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
             let h = r.headers_mut();
             h.insert(
                 "access-control-allow-methods",
-                HeaderValue::from_static("GET, POST, DELETE"),
+                routes::cors_methods().clone(),
             );
             h.insert(
                 "access-control-allow-headers",

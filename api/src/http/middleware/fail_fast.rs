@@ -12,7 +12,7 @@ pub async fn fail_fast_while_db_down<E: Endpoint>(
     health: DbHealth,
 ) -> poem::Result<Response> {
     let path = req.uri().path();
-    if !health.is_up() && crate::http::spa::is_api_path(path) && path != "/healthz" {
+    if !health.is_up() && crate::http::routes::is_api_path(path) && path != "/healthz" {
         return Ok(ApiError::Unavailable.as_response());
     }
     Ok(ep.get_response(req).await)

@@ -7,7 +7,7 @@ use poem::{
 
 /// Headers every response carries; auth answers must never be cached by anyone.
 pub async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let is_api = crate::http::spa::is_api_path(req.uri().path());
+    let is_api = crate::http::routes::is_api_path(req.uri().path());
     let mut resp = ep.get_response(req).await;
     let h = resp.headers_mut();
     h.insert(

@@ -6,7 +6,7 @@ use std::time::Instant;
 use poem::{Endpoint, Middleware, Request, Response, http::HeaderValue};
 use tracing::{Instrument, field::Empty};
 
-use crate::telemetry::metrics::METRICS;
+use crate::{http::routes::metrics_label, telemetry::metrics::METRICS};
 
 /// Wraps each request in a span and logs its outcome.
 pub struct RequestSpan;
@@ -26,7 +26,8 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        // The label, not the path: a client's path must not become a metrics series.
+        let (method, route) = (req.method().clone(), metrics_label(req.uri().path()));
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -39,7 +40,7 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
         let mut resp = self.0.get_response(req).instrument(span.clone()).await;
         let status = resp.status().as_u16();
         let took = started.elapsed();
-        METRICS.request(method.as_str(), &path, status, took);
+        METRICS.request(method.as_str(), route, status, took);
         span.record("status", status);
         span.record("latency_ms", took.as_secs_f64() * 1000.0);
         span.in_scope(|| {
