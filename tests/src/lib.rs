@@ -31,7 +31,7 @@ pub use app::{
     Instance, NO_THROTTLE, TestApp, base_args, parse_settings, spawn_app, spawn_app_with,
 };
 pub use cli::{cli, cli_ok, command, spa_auth_binary};
-pub use data::open_session_in;
+pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
 pub use db::{DEFAULT_TEST_PG, Db, TestDb, test_pg, with_database};
 pub use http::{
     Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
