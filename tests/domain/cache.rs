@@ -70,7 +70,7 @@ db_test!(
 db_test!(
     async fn a_cached_entry_is_read_again_once_its_ttl_has_passed(db) {
         let settings = spa_auth::config::SessionSettings {
-            session_cache_ttl: Duration::from_millis(300),
+            session_cache_ttl: Duration::from_secs(1),
             ..session_settings()
         };
         let d = domain_with(db, settings, throttle_settings()).await;
@@ -87,7 +87,7 @@ db_test!(
             sessions.authenticate(&token).await.unwrap().is_some(),
             "the check should have been answered from the cache"
         );
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         assert!(
             sessions.authenticate(&token).await.unwrap().is_none(),
             "a cached entry outlived its TTL"
