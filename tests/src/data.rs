@@ -4,7 +4,9 @@
 use std::{path::PathBuf, time::Duration};
 
 use entity::{session, user};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+};
 use spa_auth::{
     http::state::AppState,
     passwords::PasswordSettings,
@@ -18,26 +20,12 @@ use crate::{Db, TestApp, sha256};
 impl TestApp {
     /// Creates an active user with a password hashed as the service is configured to.
     pub async fn create_user(&self, username: &str, password: &str) -> user::Model {
-        let hash = self
-            .state
-            .passwords
-            .hash(&Password::new(password))
-            .await
-            .expect("hashing failed");
-        self.create_user_with_hash(username, Some(hash)).await
+        create_user_in(&self.db, &self.state.passwords, username, password).await
     }
 
     /// Creates an active user with the given stored hash.
     pub async fn create_user_with_hash(&self, username: &str, hash: Option<String>) -> user::Model {
-        let new = NewUser {
-            username: username.into(),
-            email: format!("{}@example.com", username.to_lowercase()),
-            first_name: "First".into(),
-            last_name: "Last".into(),
-        };
-        users::create(&self.db, new, hash)
-            .await
-            .unwrap_or_else(|e| panic!("cannot create user {username}: {e}"))
+        create_user_with_hash_in(&self.db, username, hash).await
     }
 
     /// Waits as long as the `spa-auth` CLI does after changing a user directly in the
@@ -128,6 +116,38 @@ impl TestApp {
         })
         .expect("argon2 parameters")
     }
+}
+
+/// [`TestApp::create_user`] on any database, with any hashing parameters (the domain tests
+/// have no `TestApp`).
+pub async fn create_user_in(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    username: &str,
+    password: &str,
+) -> user::Model {
+    let hash = passwords
+        .hash(&Password::new(password))
+        .await
+        .expect("hashing failed");
+    create_user_with_hash_in(db, username, Some(hash)).await
+}
+
+/// [`TestApp::create_user_with_hash`] on any database.
+pub async fn create_user_with_hash_in(
+    db: &DatabaseConnection,
+    username: &str,
+    hash: Option<String>,
+) -> user::Model {
+    let new = NewUser {
+        username: username.into(),
+        email: format!("{}@example.com", username.to_lowercase()),
+        first_name: "First".into(),
+        last_name: "Last".into(),
+    };
+    users::create(db, new, hash)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create user {username}: {e}"))
 }
 
 /// [`TestApp::open_session`] on any instance's state, e.g. a second [`crate::Instance`].

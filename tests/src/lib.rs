@@ -1,14 +1,17 @@
 //! Black-box test harness for spa-auth, in the style of "Zero To Production"'s `spawn_app()`,
-//! shared by every Rust test of the workspace (integration and cluster), so that each helper
-//! exists once.
+//! shared by every Rust test of the workspace (integration, domain and cluster), so that each
+//! helper exists once.
 //!
-//! Every test starts the real service on a free port, against a database of its own: a fresh
+//! Every black-box test starts the real service on a free port, against a database of its own: a fresh
 //! SQLite file in a temporary directory or a fresh PostgreSQL database ([`db`]). It runs in the
 //! test's process ([`app`]: [`spawn_app`], [`Instance`]) or as the real binary ([`mod@cli`]).
 //! Tests talk to it over real HTTP with a `reqwest::Client` that has no cookie store ([`http`]:
 //! [`Api`]): they read `Set-Cookie` and send `Cookie` themselves, so they can check every cookie
 //! attribute and replay stolen or stale cookies. A second database connection lets tests look
 //! at what the service stored ([`data`]).
+//!
+//! The domain tests (`tests/domain`) start no service: they take a [`TestDb`], [`db_test!`] and
+//! the user helpers of [`data`].
 //!
 //! [`db_test!`] runs one test body on both databases. A PostgreSQL that cannot be reached fails
 //! the test; it is never skipped.
@@ -31,7 +34,7 @@ pub use app::{
     Instance, NO_THROTTLE, TestApp, base_args, parse_settings, spawn_app, spawn_app_with,
 };
 pub use cli::{cli, cli_ok, command, spa_auth_binary};
-pub use data::open_session_in;
+pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
 pub use db::{DEFAULT_TEST_PG, Db, TestDb, test_pg, with_database};
 pub use http::{
     Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
