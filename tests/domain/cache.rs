@@ -51,7 +51,7 @@ db_test!(
 
 db_test!(
     async fn the_cache_never_holds_more_than_its_size_bound(db) {
-        let settings = spa_auth::config::SessionSettings {
+        let settings = spa_auth::sessions::SessionSettings {
             session_cache_max: 3,
             ..session_settings()
         };
@@ -69,7 +69,7 @@ db_test!(
 
 db_test!(
     async fn a_cached_entry_is_read_again_once_its_ttl_has_passed(db) {
-        let settings = spa_auth::config::SessionSettings {
+        let settings = spa_auth::sessions::SessionSettings {
             session_cache_ttl: Duration::from_secs(1),
             ..session_settings()
         };
@@ -97,7 +97,7 @@ db_test!(
 
 db_test!(
     async fn a_zero_ttl_turns_the_cache_off(db) {
-        let settings = spa_auth::config::SessionSettings {
+        let settings = spa_auth::sessions::SessionSettings {
             session_cache_ttl: Duration::ZERO,
             ..session_settings()
         };

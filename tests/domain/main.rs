@@ -16,11 +16,10 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, IntoActiveModel,
 };
 use spa_auth::{
-    config::{DatabaseSettings, SameSite, SessionSettings, ThrottleSettings},
-    database::{connect, migrate},
+    database::{DatabaseSettings, connect, migrate},
     services::Services,
-    sessions::{ClientInfo, Sessions, Token},
-    throttle::Throttle,
+    sessions::{ClientInfo, SameSite, SessionSettings, Sessions, Token},
+    throttle::{Throttle, ThrottleSettings},
     users,
 };
 use spa_auth_tests::{Db, TestApp, TestDb, create_user_in};

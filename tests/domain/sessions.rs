@@ -3,10 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use spa_auth::{
-    config::SessionSettings,
-    sessions::{Reason, Which, end_sessions},
-};
+use spa_auth::sessions::{Reason, SessionSettings, Which, end_sessions};
 use spa_auth_tests::db_test;
 
 use crate::{Domain, PASSWORD, domain_with, session_settings, throttle_settings};
