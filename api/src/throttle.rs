@@ -121,7 +121,7 @@ impl Throttle {
                 Ok(Some(window_start)) => held.push((key, window_start)),
                 Ok(None) => {
                     let retry_after = self.retry_after(&key).await;
-                    self.give_back(&held).await;
+                    give_back(&self.db, &held).await;
                     return Ok(Admission::Refused {
                         retry_after: retry_after?,
                     });
@@ -179,12 +179,6 @@ impl Throttle {
         Ok(u64::try_from(wait.max(1)).unwrap_or(1))
     }
 
-    /// Returns slots, in one statement. Failing to return one only errs on the safe side (a
-    /// slot stays taken until its window ends), so errors are logged, not raised.
-    async fn give_back(&self, held: &[(String, i64)]) {
-        give_back(&self.db, held).await;
-    }
-
     /// The attempt was a wrong password: its slots stay counted.
     pub fn failed(&self, reservation: Reservation) {
         drop(reservation);
@@ -211,7 +205,7 @@ impl Throttle {
             .into_iter()
             .filter(|(k, _)| *k != pair && *k != account)
             .collect();
-        self.give_back(&rest).await;
+        give_back(&self.db, &rest).await;
         login_throttle::Entity::delete_many()
             .filter(login_throttle::Column::Key.is_in([pair, account]))
             .exec(&self.db)
@@ -230,6 +224,8 @@ impl Throttle {
     }
 }
 
+/// Returns slots, in one statement. Failing to return one only errs on the safe side (a slot
+/// stays taken until its window ends), so errors are logged, not raised.
 async fn give_back(db: &DatabaseConnection, held: &[(String, i64)]) {
     if held.is_empty() {
         return;
