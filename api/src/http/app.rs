@@ -7,7 +7,6 @@ use poem_openapi::OpenApiService;
 use crate::http::{
     AccountApi, AuthApi, HealthApi,
     middleware::{
-        csrf::CrossOrigin,
         fail_fast::fail_fast_while_db_down,
         hygiene::hygiene,
         json_errors::json_errors,
@@ -37,7 +36,6 @@ pub fn openapi_json() -> String {
 /// The whole HTTP application for a given state.
 pub fn app(
     state: AppState,
-    cross_origin: CrossOrigin,
     limits: BodyLimits,
     spa_dir: Option<std::path::PathBuf>,
 ) -> impl Endpoint<Output = Response> {
@@ -45,6 +43,7 @@ pub fn app(
     // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
     let spec = crate::http::spec::endpoint(openapi_json());
     let health = state.health.clone();
+    let cross_origin = state.cross_origin.clone();
     Route::new()
         .at(crate::http::docs::SPEC_PATH, spec)
         .nest(

@@ -38,6 +38,7 @@ pub fn example_bodies() -> Vec<ErrorBody> {
         ApiError::InvalidCredentials,
         ApiError::NotAuthenticated,
         ApiError::CsrfRejected,
+        ApiError::Forbidden,
         ApiError::WrongPassword,
         ApiError::PasswordRejected(PasswordRejected::TooCommon),
         ApiError::RequestTimeout,
@@ -69,6 +70,8 @@ pub enum ApiError {
     NotAuthenticated,
     #[error("cross-site request refused")]
     CsrfRejected,
+    #[error("none of the required roles")]
+    Forbidden,
     #[error("the current password is wrong")]
     WrongPassword,
     #[error("{0}")]
@@ -102,6 +105,7 @@ impl ApiError {
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::NotAuthenticated => ErrorCode::NotAuthenticated,
             ApiError::CsrfRejected => ErrorCode::CsrfRejected,
+            ApiError::Forbidden => ErrorCode::Forbidden,
             ApiError::WrongPassword => ErrorCode::WrongCurrentPassword,
             ApiError::PasswordRejected(_) => ErrorCode::PasswordRejected,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,

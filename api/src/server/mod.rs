@@ -50,7 +50,6 @@ pub struct Application {
     acceptor: TcpAcceptor,
     metrics_acceptor: Option<TcpAcceptor>,
     state: AppState,
-    cross_origin: CrossOrigin,
     limits: BodyLimits,
     spa_dir: Option<std::path::PathBuf>,
     purge_interval: Duration,
@@ -76,6 +75,10 @@ impl Application {
             services,
             health: DbHealth::new(true),
             trust_proxy: settings.trust_proxy,
+            cross_origin: CrossOrigin::new(
+                &settings.trusted_origins,
+                settings.public_url.as_deref().and_then(SiteOrigin::parse),
+            ),
         };
         state.passwords.decoys().load(&state.db).await?;
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
@@ -87,10 +90,6 @@ impl Application {
             acceptor,
             metrics_acceptor,
             state,
-            cross_origin: CrossOrigin::new(
-                &settings.trusted_origins,
-                settings.public_url.as_deref().and_then(SiteOrigin::parse),
-            ),
             limits: BodyLimits {
                 max_bytes: settings.max_body_bytes,
                 timeout: settings.body_timeout,
@@ -140,7 +139,7 @@ impl Application {
             let ep = metrics_endpoint(self.state.clone());
             tokio::spawn(Server::new_with_acceptor(acceptor).run(ep))
         });
-        let app = app(self.state, self.cross_origin, self.limits, self.spa_dir);
+        let app = app(self.state, self.limits, self.spa_dir);
         let acceptor = ReadTimeoutAcceptor {
             inner: self.acceptor,
             timeout: self.idle_timeout,

@@ -191,6 +191,7 @@ export interface components {
          *     - `invalid_credentials`: wrong username or password at login.
          *     - `not_authenticated`: no session cookie, or its session has ended or expired.
          *     - `csrf_rejected`: a cross-site state-changing request from a browser.
+         *     - `forbidden`: the user is logged in but has none of the roles the request requires.
          *     - `wrong_current_password`: the current password given to a password change is wrong.
          *     - `password_rejected`: the new password breaks a rule; the message says which.
          *     - `request_timeout`: the request body did not arrive in time.
@@ -205,7 +206,7 @@ export interface components {
          *     - `internal`: an unexpected error; details are in the server log.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "wrong_current_password" | "password_rejected" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -838,4 +839,4 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "wrong_current_password", "password_rejected", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];

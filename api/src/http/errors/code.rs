@@ -10,6 +10,7 @@ use poem::http::StatusCode;
 /// - `invalid_credentials`: wrong username or password at login.
 /// - `not_authenticated`: no session cookie, or its session has ended or expired.
 /// - `csrf_rejected`: a cross-site state-changing request from a browser.
+/// - `forbidden`: the user is logged in but has none of the roles the request requires.
 /// - `wrong_current_password`: the current password given to a password change is wrong.
 /// - `password_rejected`: the new password breaks a rule; the message says which.
 /// - `request_timeout`: the request body did not arrive in time.
@@ -44,6 +45,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     NotAuthenticated,
     CsrfRejected,
+    Forbidden,
     WrongCurrentPassword,
     PasswordRejected,
     RequestTimeout,
@@ -66,6 +68,8 @@ impl ErrorCode {
             // A well-formed request from a logged-in user whose re-authentication failed: refused,
             // not malformed (400) and not a dead session (401, which clients take as logged out).
             ErrorCode::CsrfRejected | ErrorCode::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            // Logged in, so not a 401 (clients take that as logged out), but not allowed.
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
