@@ -1,7 +1,7 @@
 //! The whole HTTP application: the API (one `OpenApi` impl per tag), the spec, Swagger UI, the
 //! SPA, and the middleware around them, in the order that matters.
 
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
@@ -42,15 +42,31 @@ pub fn app(
     let api = openapi_service();
     // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
     let spec = crate::http::spec::endpoint(openapi_json());
-    let health = state.health.clone();
-    let cross_origin = state.cross_origin.clone();
-    Route::new()
+    let routes = Route::new()
         .at(crate::http::docs::SPEC_PATH, spec)
         .nest(
             crate::http::docs::DOCS_PATH,
             crate::http::docs::SwaggerUi::new(),
         )
-        .nest("/", crate::http::spa::api_with_spa(api, spa_dir))
+        .nest("/", crate::http::spa::api_with_spa(api, spa_dir));
+    with_middleware(routes, state, limits)
+}
+
+/// spa-auth's API alone (its operations at their usual paths, no spec, docs or SPA) with the
+/// same middleware as in [`app`]: what a host application nests in its own `Route`.
+pub fn api(state: AppState, limits: BodyLimits) -> impl Endpoint<Output = Response> {
+    with_middleware(openapi_service().into_endpoint(), state, limits)
+}
+
+/// The middleware around spa-auth's endpoints, in the order that matters.
+fn with_middleware(
+    routes: impl Endpoint + 'static,
+    state: AppState,
+    limits: BodyLimits,
+) -> impl Endpoint<Output = Response> {
+    let health = state.health.clone();
+    let cross_origin = state.cross_origin.clone();
+    routes
         .data(state)
         .around(move |ep, req| limit_body(ep, req, limits))
         .around(move |ep, req| fail_fast_while_db_down(ep, req, health.clone()))

@@ -5,11 +5,13 @@
 //! credential problem into the same bare 401, where a malformed header deserves a 400 that
 //! says what is wrong. The spec they register is the one the derive would.
 
+use std::sync::{Arc, Mutex};
+
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::{
     Request, RequestBody,
     error::ResponseError,
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
 };
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
@@ -103,9 +105,9 @@ impl<'a> ApiExtractor<'a> for BasicAuth {
     }
 }
 
-/// Finds the value of cookie `name` in the request's `Cookie` headers, as raw bytes.
-pub fn find_cookie<'r>(req: &'r Request, name: &str) -> Option<&'r [u8]> {
-    req.headers()
+/// Finds the value of cookie `name` in the `Cookie` headers, as raw bytes.
+pub fn find_cookie<'r>(headers: &'r HeaderMap, name: &str) -> Option<&'r [u8]> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
@@ -118,17 +120,52 @@ pub fn find_cookie<'r>(req: &'r Request, name: &str) -> Option<&'r [u8]> {
 
 /// The session token the request carries, if it has the shape of one.
 pub fn session_token(req: &Request, cookie_name: &str) -> Option<Token> {
-    find_cookie(req, cookie_name)
+    session_token_in(req.headers(), cookie_name)
+}
+
+/// The session token `Cookie` headers carry, if it has the shape of one: for any framework
+/// built on the `http` crate's `HeaderMap` (poem re-exports it, axum uses it).
+pub fn session_token_in(headers: &HeaderMap, cookie_name: &str) -> Option<Token> {
+    find_cookie(headers, cookie_name)
         .and_then(|raw| std::str::from_utf8(raw).ok())
         .and_then(Token::parse)
 }
 
-/// A request made within a live session.
+/// A request made within a live session: put it among an operation's arguments and the
+/// operation answers 401 (clearing the cookie) unless the request carries a live session, and
+/// the spec lists it under the `sessionCookie` security scheme.
+///
+/// It finds spa-auth in the request's data: spa-auth's own API has it, and a host's routes
+/// get it from [`crate::http::protect::Protect`].
 #[derive(Debug)]
 pub struct SessionAuth {
+    /// The session and its user, as stored at this request.
     pub current: Current,
+    /// The token the cookie carried.
     pub token: Token,
 }
+
+impl SessionAuth {
+    /// Refuses with 403 `forbidden` unless the user has `role`; returned from a handler (with
+    /// `?` into [`crate::http::ProtectedError`] or `poem::Error`) it answers spa-auth's JSON
+    /// error body. A role granted or revoked with the CLI applies on the very next request.
+    pub fn require_role(&self, role: &str) -> Result<(), ApiError> {
+        self.require_any_role(&[role])
+    }
+
+    /// Like [`SessionAuth::require_role`], satisfied by any one of `roles`.
+    pub fn require_any_role(&self, roles: &[&str]) -> Result<(), ApiError> {
+        match self.current.has_any_role(roles) {
+            true => Ok(()),
+            false => Err(ApiError::Forbidden),
+        }
+    }
+}
+
+/// Where [`SessionAuth`] leaves the `Set-Cookie` of a session whose idle deadline this
+/// request pushed forward, for a middleware to send: a host's handler knows nothing of it.
+#[derive(Clone, Default)]
+pub(crate) struct Renewal(pub(crate) Arc<Mutex<Option<String>>>);
 
 fn state(req: &Request) -> poem::Result<&AppState> {
     req.data::<AppState>()
@@ -182,7 +219,15 @@ impl<'a> ApiExtractor<'a> for SessionAuth {
             return Err(refuse());
         };
         match sessions.authenticate(&token).await {
-            Ok(Some(current)) => Ok(SessionAuth { current, token }),
+            Ok(Some(current)) => {
+                if let Some(Renewal(slot)) = req.data::<Renewal>()
+                    && current.renewed
+                    && let Ok(mut slot) = slot.lock()
+                {
+                    *slot = Some(sessions.cookie(&token, current.session.expires_at));
+                }
+                Ok(SessionAuth { current, token })
+            }
             Ok(None) => Err(refuse()),
             Err(e) => Err(ApiError::Database(e).into()),
         }

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod extractors;
 mod health;
 pub mod middleware;
+pub mod protect;
 pub mod routes;
 pub mod spa;
 pub mod spec;
@@ -53,6 +54,22 @@ api_errors! {
         plain: [
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of a host application's operation protected by spa-auth
+    /// ([`protect::Protect`] and [`extractors::SessionAuth`]): use it as the operation's error
+    /// type, and `?` turns an [`errors::ApiError`] (from `SessionAuth::require_role`, say)
+    /// into the documented response with spa-auth's Error body.
+    ProtectedError {
+        plain: [
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            403 Forbidden "A cross-site request from a browser (`csrf_rejected`), or none of the required roles (`forbidden`).",
         ],
         retry: [
             503 Unavailable "The database is unavailable (`unavailable`).",

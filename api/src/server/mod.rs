@@ -1,10 +1,12 @@
 //! The service's life: settings checked, database opened and migrated, listeners bound, the
 //! HTTP application served with its background tasks, and a graceful stop.
 
+pub mod embed;
 pub mod head_timeout;
 pub mod settings;
 
-pub use settings::{ServeSettings, SettingsError};
+pub use embed::{AuthenticateError, Authenticated, BuildError, SpaAuth};
+pub use settings::{ServeSettings, SettingsError, SpaAuthSettings};
 
 use std::{future::Future, time::Duration};
 
@@ -14,49 +16,28 @@ use poem::{
 };
 use sea_orm::DbErr;
 
-use crate::{
-    database,
-    http::{
-        app::app,
-        middleware::{
-            csrf::{CrossOrigin, SiteOrigin},
-            limits::BodyLimits,
-        },
-        state::AppState,
-    },
-    passwords::Passwords,
-    services::Services,
-    sessions::Sessions,
-    sessions::cache::DbHealth,
-    throttle::Throttle,
-};
+use crate::{database, http::app::app, http::state::AppState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("invalid configuration: {0}")]
-    Config(#[from] crate::passwords::SettingsError),
-    #[error("invalid configuration: {0}")]
     Settings(#[from] SettingsError),
     #[error("database: {0}")]
     Db(#[from] DbErr),
+    #[error(transparent)]
+    Build(#[from] BuildError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
-    #[error("login decoys: {0}")]
-    Decoy(#[from] crate::passwords::decoy::DecoyError),
 }
 
 /// A configured, listening service that has not started serving yet.
 pub struct Application {
     acceptor: TcpAcceptor,
     metrics_acceptor: Option<TcpAcceptor>,
-    state: AppState,
-    limits: BodyLimits,
+    spa: SpaAuth,
     spa_dir: Option<std::path::PathBuf>,
-    purge_interval: Duration,
-    invalidation_poll: Duration,
     idle_timeout: Duration,
     header_timeout: Duration,
-    decoy_refresh: Duration,
 }
 
 impl Application {
@@ -64,23 +45,7 @@ impl Application {
     pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
         settings.validate()?;
         let db = database::connect(&settings.database).await?;
-        database::migrate(&db).await?;
-        let services = Services {
-            sessions: Sessions::new(db.clone(), settings.session.clone()),
-            passwords: Passwords::new(&settings.password)?,
-            throttle: Throttle::new(db.clone(), settings.throttle.clone()),
-            db,
-        };
-        let state = AppState {
-            services,
-            health: DbHealth::new(true),
-            trust_proxy: settings.trust_proxy,
-            cross_origin: CrossOrigin::new(
-                &settings.trusted_origins,
-                settings.public_url.as_deref().and_then(SiteOrigin::parse),
-            ),
-        };
-        state.passwords.decoys().load(&state.db).await?;
+        let spa = SpaAuth::new(db, settings.spa_auth()).await?;
         let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
         let metrics_acceptor = match settings.metrics_bind {
             Some(addr) => Some(TcpListener::bind(addr).into_acceptor().await?),
@@ -89,17 +54,10 @@ impl Application {
         Ok(Application {
             acceptor,
             metrics_acceptor,
-            state,
-            limits: BodyLimits {
-                max_bytes: settings.max_body_bytes,
-                timeout: settings.body_timeout,
-            },
+            spa,
             spa_dir: settings.spa_dir.clone(),
-            purge_interval: settings.purge_interval,
-            invalidation_poll: settings.session.invalidation_poll,
             idle_timeout: settings.idle_timeout,
             header_timeout: settings.header_timeout,
-            decoy_refresh: settings.password.decoy_refresh,
         })
     }
 
@@ -118,28 +76,17 @@ impl Application {
     }
 
     pub fn state(&self) -> &AppState {
-        &self.state
+        self.spa.state()
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 30 s).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_loop(self.state.clone(), self.purge_interval));
-        let watcher = tokio::spawn(crate::sessions::cache::watch(
-            self.state.db.clone(),
-            self.state.sessions.cache().clone(),
-            self.state.health.clone(),
-            self.invalidation_poll,
-        ));
-        let decoys = tokio::spawn(crate::passwords::decoy::refresh_loop(
-            self.state.db.clone(),
-            self.state.passwords.clone(),
-            self.decoy_refresh,
-        ));
+        let background = tokio::spawn(self.spa.background());
         let metrics = self.metrics_acceptor.map(|acceptor| {
-            let ep = metrics_endpoint(self.state.clone());
+            let ep = metrics_endpoint(self.spa.state().clone());
             tokio::spawn(Server::new_with_acceptor(acceptor).run(ep))
         });
-        let app = app(self.state, self.limits, self.spa_dir);
+        let app = app(self.spa.state().clone(), self.spa.limits(), self.spa_dir);
         let acceptor = ReadTimeoutAcceptor {
             inner: self.acceptor,
             timeout: self.idle_timeout,
@@ -148,9 +95,7 @@ impl Application {
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(Duration::from_secs(30)))
             .await;
-        purge.abort();
-        watcher.abort();
-        decoys.abort();
+        background.abort();
         if let Some(m) = metrics {
             m.abort();
         }
@@ -210,22 +155,6 @@ fn metrics_endpoint(state: AppState) -> impl Endpoint<Output = Response> {
             }
         }),
     )
-}
-
-async fn purge_loop(state: AppState, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match state.sessions.purge_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "purged expired sessions"),
-            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
-        }
-        if let Err(e) = state.throttle.purge().await {
-            tracing::warn!(error = %e, "purging login counters failed");
-        }
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

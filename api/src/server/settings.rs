@@ -95,6 +95,85 @@ pub enum SettingsError {
 
 impl ServeSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
+        self.spa_auth().validate()?;
+        if self.header_timeout.is_zero() {
+            return Err(SettingsError::NoHeaderTimeout);
+        }
+        Ok(())
+    }
+
+    /// What `spa-auth serve` runs with when given no flags and no environment: the defaults
+    /// declared above, read from the declarations themselves so they exist once.
+    pub fn defaults() -> ServeSettings {
+        use clap::{FromArgMatches, Parser};
+        #[derive(Parser)]
+        struct Serve {
+            #[command(flatten)]
+            settings: ServeSettings,
+        }
+        // Without `env`, so that a variable set for something else cannot leak into a default.
+        let command = <Serve as clap::CommandFactory>::command().mut_args(|a| a.env(None));
+        let parsed = command
+            .try_get_matches_from(["spa-auth"])
+            .and_then(|m| Serve::from_arg_matches(&m));
+        match parsed {
+            Ok(serve) => serve.settings,
+            // Every flag has a default, so this is a mistake in the declarations above.
+            Err(e) => panic!("the defaults of `spa-auth serve` do not parse: {e}"),
+        }
+    }
+
+    /// The part of these settings that the sessions, the API and the background work use
+    /// (everything but listening, logging and the database connection).
+    pub fn spa_auth(&self) -> SpaAuthSettings {
+        SpaAuthSettings {
+            session: self.session.clone(),
+            password: self.password.clone(),
+            throttle: self.throttle.clone(),
+            trust_proxy: self.trust_proxy,
+            trusted_origins: self.trusted_origins.clone(),
+            public_url: self.public_url.clone(),
+            purge_interval: self.purge_interval,
+            max_body_bytes: self.max_body_bytes,
+            body_timeout: self.body_timeout,
+        }
+    }
+}
+
+/// spa-auth's settings inside a host application: those of `spa-auth serve` but for where to
+/// listen, logging and the database, which the host owns. See [`ServeSettings`] for what each
+/// means; [`Default`] gives the same values as `spa-auth serve` without flags.
+#[derive(Clone, Debug)]
+pub struct SpaAuthSettings {
+    /// The session cookie, the lifetimes of sessions and the cache.
+    pub session: SessionSettings,
+    /// Password hashing cost and concurrency, and the decoy survey's interval.
+    pub password: PasswordSettings,
+    /// Login throttling.
+    pub throttle: ThrottleSettings,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind your own proxy only).
+    pub trust_proxy: bool,
+    /// Origins of SPAs served from elsewhere whose unsafe requests pass the CSRF check.
+    pub trusted_origins: Vec<String>,
+    /// The URL people reach the service at; unsafe requests' `Origin` must match it exactly.
+    pub public_url: Option<String>,
+    /// How often expired sessions and login counters are deleted.
+    pub purge_interval: Duration,
+    /// Largest request body spa-auth's own API accepts.
+    pub max_body_bytes: usize,
+    /// A request body to spa-auth's own API must arrive within this time.
+    pub body_timeout: Duration,
+}
+
+impl Default for SpaAuthSettings {
+    fn default() -> Self {
+        ServeSettings::defaults().spa_auth()
+    }
+}
+
+impl SpaAuthSettings {
+    /// Refuses settings browsers would silently ignore or that contradict each other.
+    pub fn validate(&self) -> Result<(), SettingsError> {
         self.session.validate()?;
         for origin in &self.trusted_origins {
             if !is_origin(origin) {
@@ -105,9 +184,6 @@ impl ServeSettings {
             && crate::http::middleware::csrf::SiteOrigin::parse(url).is_none()
         {
             return Err(SettingsError::InvalidPublicUrl(url.clone()));
-        }
-        if self.header_timeout.is_zero() {
-            return Err(SettingsError::NoHeaderTimeout);
         }
         if self.password.concurrency() == 0 {
             return Err(passwords::SettingsError::NoHashConcurrency.into());
@@ -130,6 +206,16 @@ fn is_origin(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_those_of_serve_without_flags() {
+        let d = ServeSettings::defaults();
+        assert_eq!(d.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(d.session.cookie_name, "__Host-session");
+        assert_eq!(d.session.invalidation_poll, Duration::from_millis(50));
+        assert_eq!(d.purge_interval, Duration::from_secs(3600));
+        assert!(SpaAuthSettings::default().validate().is_ok());
+    }
 
     #[test]
     fn origins_must_be_bare() {

@@ -8,7 +8,10 @@
 //!   `invalidation_poll`, 50 ms by default) and drops entries cached under an older epoch;
 //! - when that poll fails, the database is unreachable: the cache is emptied and bypassed
 //!   until a poll succeeds again, so nothing is ever served from a cache that cannot be
-//!   invalidated.
+//!   invalidated;
+//! - a new cache starts bypassed, and is used only once the watcher's first poll succeeded: a
+//!   process that never runs the watcher (a host application that forgot spa-auth's background
+//!   work) reads every session from the database, and so never serves an ended one.
 
 use std::{
     collections::HashMap,
@@ -36,21 +39,26 @@ struct Entry {
 
 pub struct SessionCache {
     entries: RwLock<HashMap<Vec<u8>, Entry>>,
-    /// False while the watcher cannot reach the database.
+    /// False until the watcher's first successful poll, and while it cannot reach the database.
     usable: AtomicBool,
     ttl: Duration,
     max_entries: usize,
 }
 
 impl SessionCache {
-    /// A `ttl` of zero disables caching.
+    /// A `ttl` of zero disables caching. The cache is bypassed until [`watch`] first polls.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         SessionCache {
             entries: RwLock::new(HashMap::new()),
-            usable: AtomicBool::new(true),
+            usable: AtomicBool::new(false),
             ttl,
             max_entries,
         }
+    }
+
+    /// Whether the cache is in use: the watcher has polled successfully, and its last poll did.
+    pub fn is_usable(&self) -> bool {
+        self.usable.load(Ordering::Acquire)
     }
 
     fn enabled(&self) -> bool {
@@ -186,7 +194,7 @@ pub async fn watch(
         match changed {
             Ok(rows) => {
                 if !cache.usable.swap(true, Ordering::AcqRel) {
-                    tracing::info!("database reachable again; session cache back in use");
+                    tracing::info!("invalidation poll answered; session cache in use");
                 }
                 cache.forget_stale(&rows.into_iter().collect());
                 if !health.is_up() {

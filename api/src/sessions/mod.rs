@@ -45,6 +45,19 @@ pub struct Current {
     pub renewed: bool,
 }
 
+impl Current {
+    /// Whether the user has `role`, as stored at this request (a grant or revocation applies
+    /// to the very next request, see `bump_epoch`).
+    pub fn has_role(&self, role: &str) -> bool {
+        self.user.roles.0.iter().any(|r| r == role)
+    }
+
+    /// Whether the user has at least one of `roles`.
+    pub fn has_any_role(&self, roles: &[&str]) -> bool {
+        roles.iter().any(|r| self.has_role(r))
+    }
+}
+
 impl Sessions {
     pub fn new(db: DatabaseConnection, settings: SessionSettings) -> Self {
         let cache = Arc::new(SessionCache::new(

@@ -1,0 +1,219 @@
+//! spa-auth inside a host application: its parts built from the host's database connection,
+//! its background work handed over as one future, its API, and what protects the host's own
+//! routes. `spa-auth serve` is built through the same code ([`super::Application::build`]).
+
+use std::{future::Future, time::Duration};
+
+use poem::{Endpoint, Response, http::HeaderMap};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::{
+    database,
+    http::{
+        extractors::session_token_in,
+        middleware::{
+            csrf::{CrossOrigin, SiteOrigin},
+            limits::BodyLimits,
+        },
+        protect::Protect,
+        state::AppState,
+    },
+    passwords::Passwords,
+    server::settings::{SettingsError, SpaAuthSettings},
+    services::Services,
+    sessions::{Current, Sessions, cache::DbHealth},
+    throttle::Throttle,
+};
+
+/// Why spa-auth's parts could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid configuration: {0}")]
+    Settings(#[from] SettingsError),
+    #[error("invalid configuration: {0}")]
+    Passwords(#[from] crate::passwords::SettingsError),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error("login decoys: {0}")]
+    Decoy(#[from] crate::passwords::decoy::DecoyError),
+}
+
+/// Why [`SpaAuth::authenticate`] could not say whether a request has a live session.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// Reading the session failed; [`AuthenticateError::is_outage`] tells a 503 from a 500.
+    #[error("reading the session failed: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl AuthenticateError {
+    /// Whether the database is unreachable (answer 503, waiting may help) rather than a
+    /// fault (500).
+    pub fn is_outage(&self) -> bool {
+        match self {
+            AuthenticateError::Db(e) => database::is_outage(e),
+        }
+    }
+}
+
+/// A request with a live session, as [`SpaAuth::authenticate`] finds it.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The session and its user (roles included), as stored at this request.
+    pub current: Current,
+    /// A `Set-Cookie` value to send with the response when this request pushed the session's
+    /// idle deadline forward; without it the browser's cookie expires before the session.
+    pub set_cookie: Option<String>,
+}
+
+/// spa-auth's parts, ready to serve: sessions, users, password hashing and throttling on the
+/// host's database, with spa-auth's API and a middleware for the host's own routes.
+///
+/// Cheap to clone: every clone shares the same cache and connection pool.
+#[derive(Clone)]
+pub struct SpaAuth {
+    state: AppState,
+    limits: BodyLimits,
+    purge_interval: Duration,
+    invalidation_poll: Duration,
+    decoy_refresh: Duration,
+}
+
+impl SpaAuth {
+    /// Checks `settings`, runs spa-auth's migrations on `db` (its own tables; see the crate
+    /// documentation about the migration table) and surveys the stored password hashes for
+    /// the login decoys. Run [`SpaAuth::background`] next to it.
+    pub async fn new(
+        db: DatabaseConnection,
+        settings: SpaAuthSettings,
+    ) -> Result<Self, BuildError> {
+        settings.validate()?;
+        database::migrate(&db).await?;
+        let services = Services {
+            sessions: Sessions::new(db.clone(), settings.session.clone()),
+            passwords: Passwords::new(&settings.password)?,
+            throttle: Throttle::new(db.clone(), settings.throttle.clone()),
+            db,
+        };
+        let state = AppState {
+            services,
+            health: DbHealth::new(true),
+            trust_proxy: settings.trust_proxy,
+            cross_origin: CrossOrigin::new(
+                &settings.trusted_origins,
+                settings.public_url.as_deref().and_then(SiteOrigin::parse),
+            ),
+        };
+        state.passwords.decoys().load(&state.db).await?;
+        Ok(SpaAuth {
+            state,
+            limits: BodyLimits {
+                max_bytes: settings.max_body_bytes,
+                timeout: settings.body_timeout,
+            },
+            purge_interval: settings.purge_interval,
+            invalidation_poll: settings.session.invalidation_poll,
+            decoy_refresh: settings.password.decoy_refresh,
+        })
+    }
+
+    /// The work spa-auth needs done while it serves, as one future that never ends: the
+    /// cache watcher (which makes another instance's or the CLI's revocation reach this
+    /// process within two polls), the purge of expired sessions and login counters, and the
+    /// survey behind the login decoys. Spawn it (`tokio::spawn(spa.background())`) and abort
+    /// it at shutdown.
+    ///
+    /// Forgetting it costs speed, never correctness: the session cache stays unused until
+    /// the watcher's first successful poll, so every request reads its session from the
+    /// database.
+    pub fn background(&self) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        let watch = crate::sessions::cache::watch(
+            state.db.clone(),
+            state.sessions.cache().clone(),
+            state.health.clone(),
+            self.invalidation_poll,
+        );
+        let decoys = crate::passwords::decoy::refresh_loop(
+            state.db.clone(),
+            state.passwords.clone(),
+            self.decoy_refresh,
+        );
+        let purge = purge_loop(state, self.purge_interval);
+        async move {
+            tokio::join!(watch, decoys, purge);
+        }
+    }
+
+    /// spa-auth's own API (log in and out, `/api/me`, the account, `/healthz`) at its usual
+    /// paths, with its middleware (JSON errors, limits, CSRF): nest it in the host's `Route`
+    /// at `/`.
+    pub fn api(&self) -> impl Endpoint<Output = Response> + 'static {
+        crate::http::app::api(self.state.clone(), self.limits)
+    }
+
+    /// The middleware for the host's own poem routes: see [`Protect`].
+    pub fn protect(&self) -> Protect {
+        Protect::new(self.state.clone())
+    }
+
+    /// The live session a request's `Cookie` headers carry, if any, for any framework built
+    /// on the `http` crate (axum, hyper, tonic; poem re-exports it). `Ok(None)` means no
+    /// cookie, or one of an ended, expired or unknown session: answer 401.
+    ///
+    /// It makes the same check as spa-auth's own endpoints, from the same cache, and slides
+    /// the idle deadline the same way. It does not judge cross-site requests: with another
+    /// framework that is the host's to do.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Authenticated>, AuthenticateError> {
+        let sessions = &self.state.sessions;
+        let Some(token) = session_token_in(headers, sessions.cookie_name()) else {
+            return Ok(None);
+        };
+        let Some(current) = sessions.authenticate(&token).await? else {
+            return Ok(None);
+        };
+        let set_cookie = current
+            .renewed
+            .then(|| sessions.cookie(&token, current.session.expires_at));
+        Ok(Some(Authenticated {
+            current,
+            set_cookie,
+        }))
+    }
+
+    /// A `Set-Cookie` value that makes the browser drop the session cookie: send it with a
+    /// 401 so that the browser stops sending a dead cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.state.sessions.clear_cookie()
+    }
+
+    /// The body limits of spa-auth's own API, for the whole application of `spa-auth serve`.
+    pub(crate) fn limits(&self) -> BodyLimits {
+        self.limits
+    }
+
+    /// The services and HTTP settings spa-auth runs on: sessions, users' passwords, the
+    /// throttle and the database, for what the API above does not cover.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+async fn purge_loop(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.sessions.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "purged expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        if let Err(e) = state.throttle.purge().await {
+            tracing::warn!(error = %e, "purging login counters failed");
+        }
+    }
+}
