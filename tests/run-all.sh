@@ -23,6 +23,9 @@ cargo build --workspace --locked --bins
 step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
 cargo nextest run --workspace --locked --no-fail-fast
 
+step "doctests: the library's documented examples compile (nextest does not run them)"
+cargo test --doc --workspace --locked
+
 step "TypeScript client: generated from the committed spec, typed, tested against a live server"
 bash clients/test.sh
 

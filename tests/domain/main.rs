@@ -18,7 +18,10 @@ use sea_orm::{
 use spa_auth::{
     database::{DatabaseSettings, connect, migrate},
     services::Services,
-    sessions::{ClientInfo, SameSite, SessionSettings, Sessions, Token},
+    sessions::{
+        ClientInfo, SameSite, SessionSettings, Sessions, Token,
+        cache::{DbHealth, watch},
+    },
     throttle::{Throttle, ThrottleSettings},
     users,
 };
@@ -61,12 +64,23 @@ pub fn client() -> ClientInfo {
     }
 }
 
-/// The domain's parts on a fresh migrated database, as `server` builds them, minus the server.
+/// The domain's parts on a fresh migrated database, as `server` builds them, minus the server:
+/// with the cache watcher running, since without it the cache is never used.
 pub struct Domain {
     pub services: Services,
     pub db: DatabaseConnection,
+    _watcher: Watcher,
     // Last: the database outlives the connections above.
     _test_db: TestDb,
+}
+
+/// The cache watcher of a [`Domain`], stopped with it.
+struct Watcher(tokio::task::JoinHandle<()>);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn domain(db: Db) -> Domain {
@@ -83,6 +97,7 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
     .await
     .expect("cannot connect");
     migrate(&conn).await.expect("cannot migrate");
+    let poll = session.invalidation_poll;
     let services = Services {
         db: conn.clone(),
         sessions: Sessions::new(conn.clone(), session),
@@ -90,9 +105,22 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
         passwords: TestApp::passwords_with(8, 1, 1),
         throttle: Throttle::new(conn.clone(), throttle),
     };
+    let cache = services.sessions.cache().clone();
+    let watcher = Watcher(tokio::spawn(watch(
+        conn.clone(),
+        cache.clone(),
+        DbHealth::new(true),
+        poll,
+    )));
+    let usable = eventually(|| {
+        let cache = cache.clone();
+        async move { cache.is_usable() }
+    });
+    assert!(usable.await, "the cache watcher never polled");
     Domain {
         services,
         db: conn,
+        _watcher: watcher,
         _test_db: test_db,
     }
 }

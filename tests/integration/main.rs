@@ -19,6 +19,7 @@ mod account;
 mod control_chars;
 mod csrf;
 mod db_faults;
+mod embedding;
 mod forwarded;
 mod hygiene;
 mod limits;

@@ -20,6 +20,7 @@ pub mod app;
 pub mod cli;
 pub mod data;
 pub mod db;
+pub mod host;
 pub mod http;
 
 use std::{
@@ -36,6 +37,7 @@ pub use app::{
 pub use cli::{cli, cli_ok, command, spa_auth_binary};
 pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
 pub use db::{DEFAULT_TEST_PG, Db, TestDb, test_pg, with_database};
+pub use host::{Background, Host, host_settings, spawn_host};
 pub use http::{
     Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
 };
