@@ -148,7 +148,7 @@ impl SpaAuth {
     /// spa-auth's own API (log in and out, `/api/me`, the account, `/healthz`) at its usual
     /// paths, with its middleware (JSON errors, limits, CSRF): nest it in the host's `Route`
     /// at `/`.
-    pub fn api(&self) -> impl Endpoint<Output = Response> + 'static {
+    pub fn api(&self) -> impl Endpoint<Output = Response> + use<> {
         crate::http::app::api(self.state.clone(), self.limits)
     }
 
