@@ -67,7 +67,8 @@ db_test!(
 
         host.cli(&["sessions", "revoke", "alice"]).await;
 
-        assert_error(whoami(&host, &token).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+        let resp = whoami(&host, &token).await;
+        assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
 
@@ -82,7 +83,8 @@ db_test!(
 
         host.cli(&["sessions", "revoke", "alice"]).await;
 
-        assert_error(whoami(&host, &token).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+        let resp = whoami(&host, &token).await;
+        assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
 
@@ -99,7 +101,7 @@ db_test!(
 );
 
 db_test!(
-    async fn require_role_is_403_forbidden_until_the_cli_grants_the_role_and_again_once_revoked(db) {
+    async fn require_role_is_403_forbidden_until_the_cli_grants_the_role_and_once_revoked(db) {
         let host = host(db, Background::Run).await;
         let token = alice(&host).await;
         let admin = || host.send(Method::POST, "/api/host/admin", Some(&token), &[]);

@@ -47,12 +47,23 @@ async fn whoami(spa: &TestApp, axum: &Axum, token: Option<&str>) -> reqwest::Res
     req.send().await.expect("GET /api/whoami")
 }
 
+/// Alice, logged in to spa-auth and seen by the axum service a few times (so its cache holds
+/// her session); her session token.
+async fn alice_seen(spa: &TestApp, axum: &Axum) -> String {
+    spa.create_user("alice", PASSWORD).await;
+    let token = spa.login_ok("alice", PASSWORD).await;
+    for _ in 0..3 {
+        let resp = whoami(spa, axum, Some(&token)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    token
+}
+
 db_test!(
     async fn a_request_with_a_live_session_gets_200_with_its_user(db) {
         let spa = spawn_app(db).await;
         let axum = axum_beside(&spa).await;
-        spa.create_user("alice", PASSWORD).await;
-        let token = spa.login_ok("alice", PASSWORD).await;
+        let token = alice_seen(&spa, &axum).await;
 
         let resp = whoami(&spa, &axum, Some(&token)).await;
         assert_eq!(resp.status(), StatusCode::OK);
@@ -65,7 +76,8 @@ db_test!(
     async fn an_anonymous_request_gets_401_json(db) {
         let spa = spawn_app(db).await;
         let axum = axum_beside(&spa).await;
-        assert_error(whoami(&spa, &axum, None).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+        let resp = whoami(&spa, &axum, None).await;
+        assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
 
@@ -73,11 +85,7 @@ db_test!(
     async fn after_logout_the_next_request_is_401(db) {
         let spa = spawn_app(db).await;
         let axum = axum_beside(&spa).await;
-        spa.create_user("alice", PASSWORD).await;
-        let token = spa.login_ok("alice", PASSWORD).await;
-        for _ in 0..3 {
-            assert_eq!(whoami(&spa, &axum, Some(&token)).await.status(), StatusCode::OK);
-        }
+        let token = alice_seen(&spa, &axum).await;
 
         assert_eq!(spa.logout(Some(&token)).await.status(), StatusCode::NO_CONTENT);
         // The logout happened in another process (spa-auth's), whose change reaches this one
@@ -85,7 +93,8 @@ db_test!(
         spa.settle().await;
 
         let resp = whoami(&spa, &axum, Some(&token)).await;
-        assert!(spa.session_set_cookie(&resp).is_some_and(|c| c.value.is_empty()), "cookie not cleared");
+        let cleared = spa.session_set_cookie(&resp).is_some_and(|c| c.value.is_empty());
+        assert!(cleared, "the dead cookie is not cleared");
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
@@ -94,14 +103,11 @@ db_test!(
     async fn after_the_cli_ended_the_sessions_the_next_request_is_401(db) {
         let spa = spawn_app(db).await;
         let axum = axum_beside(&spa).await;
-        spa.create_user("alice", PASSWORD).await;
-        let token = spa.login_ok("alice", PASSWORD).await;
-        for _ in 0..3 {
-            assert_eq!(whoami(&spa, &axum, Some(&token)).await.status(), StatusCode::OK);
-        }
+        let token = alice_seen(&spa, &axum).await;
 
         spa.cli(&["sessions", "revoke", "alice"]).await;
 
-        assert_error(whoami(&spa, &axum, Some(&token)).await, StatusCode::UNAUTHORIZED, "not_authenticated").await;
+        let resp = whoami(&spa, &axum, Some(&token)).await;
+        assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
