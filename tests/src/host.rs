@@ -29,7 +29,9 @@ impl Drop for Task {
 /// Whether the host runs spa-auth's background work, as it should, or forgot it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Background {
+    /// `tokio::spawn(spa.background())`, as the crate documentation says.
     Run,
+    /// Never started: the session cache must then stay unused.
     Forgotten,
 }
 

@@ -28,12 +28,16 @@ use crate::{
 /// Why spa-auth's parts could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// Settings that contradict each other or that browsers would ignore.
     #[error("invalid configuration: {0}")]
     Settings(#[from] SettingsError),
+    /// Password hashing parameters argon2 refuses.
     #[error("invalid configuration: {0}")]
     Passwords(#[from] crate::passwords::SettingsError),
+    /// The migrations failed.
     #[error("database: {0}")]
     Db(#[from] DbErr),
+    /// The survey of stored password hashes, or the shared decoy key, could not be read.
     #[error("login decoys: {0}")]
     Decoy(#[from] crate::passwords::decoy::DecoyError),
 }

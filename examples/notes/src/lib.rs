@@ -16,16 +16,20 @@ use uuid::Uuid;
 /// One note.
 #[derive(Debug, Clone, Object)]
 pub struct Note {
+    /// Made up when the note is written.
     pub id: Uuid,
     /// The user who wrote it.
     pub author: Uuid,
+    /// What the note says.
     pub text: String,
+    /// When it was written.
     pub created_at: DateTime<Utc>,
 }
 
 /// A note to write.
 #[derive(Debug, Object)]
 pub struct NewNote {
+    /// What the note says.
     #[oai(validator(min_length = 1, max_length = 10000))]
     pub text: String,
 }
