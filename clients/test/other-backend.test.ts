@@ -241,3 +241,58 @@ describe("verifyRequest", () => {
     expect(new URL(bare?.url ?? "").search).toBe("");
   });
 });
+
+describe("verifyRequest against a scripted spa-auth (what the live one cannot be made to answer on demand)", () => {
+  const scripted = (response: Response) => ({ baseUrl: "https://auth.internal.test", fetch: async (): Promise<Response> => response });
+  const ok = (headers: Record<string, string>, setCookie?: string): Response => {
+    const h = new Headers({
+      "X-Auth-User-Id": "00000000-0000-0000-0000-000000000001",
+      "X-Auth-Username": "zo%C3%AB%2Borders",
+      "X-Auth-Email": "",
+      "X-Auth-Roles": "caf%C3%A9,a%2Cb,orders",
+      "X-Auth-Session-Id": "00000000-0000-0000-0000-000000000002",
+      ...headers,
+    });
+    if (setCookie !== undefined) h.append("Set-Cookie", setCookie);
+    return new Response(null, { status: 200, headers: h });
+  };
+
+  it("a renewed session's Set-Cookie is handed back for the backend to relay, and every value is decoded", async () => {
+    const cookie = "__Host-session=t; Max-Age=1209600; Path=/; HttpOnly; Secure; SameSite=Lax";
+    const who = await verifyRequest(scripted(ok({}, cookie)), { cookie: "__Host-session=t" });
+    expect(who).toEqual({
+      userId: "00000000-0000-0000-0000-000000000001",
+      username: "zoë+orders",
+      email: "",
+      roles: ["café", "a,b", "orders"],
+      sessionId: "00000000-0000-0000-0000-000000000002",
+      setCookie: cookie,
+    });
+    expect("setCookie" in (await verifyRequest(scripted(ok({})), {}))).toBe(false);
+  });
+
+  it("a 200 without the identity headers is refused with a plain Error, never taken as a pass", async () => {
+    const e: unknown = await verifyRequest(scripted(new Response("<html>welcome</html>", { status: 200 })), {}).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(Error);
+    expect(isSpaAuthError(e)).toBe(false);
+    expect(String(e)).toMatch(/X-Auth-/);
+  });
+
+  it("a proxy's HTML 502 is a SpaAuthError http_502, as for every other call", async () => {
+    const e: unknown = await verifyRequest(scripted(new Response("<html>Bad Gateway</html>", { status: 502, statusText: "Bad Gateway" })), {}).catch(
+      (x: unknown) => x,
+    );
+    expect(isSpaAuthError(e)).toBe(true);
+    expect([(e as SpaAuthError).status, (e as SpaAuthError).code]).toEqual([502, "http_502"]);
+  });
+
+  it("a 503 keeps its Retry-After", async () => {
+    const body = JSON.stringify({ code: "unavailable", message: "the database is unavailable" });
+    const e: unknown = await verifyRequest(
+      scripted(new Response(body, { status: 503, headers: { "Content-Type": "application/json", "Retry-After": "2" } })),
+      {},
+    ).catch((x: unknown) => x);
+    expect(isSpaAuthError(e)).toBe(true);
+    expect([(e as SpaAuthError).code, (e as SpaAuthError).retryAfter]).toEqual(["unavailable", 2]);
+  });
+});
