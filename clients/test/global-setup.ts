@@ -32,6 +32,8 @@ declare module "vitest" {
     credentials: { username: string; email: string; password: string };
     accountCredentials: { username: string; email: string; password: string };
     rolesCredentials: { username: string; email: string; password: string; roles: string[] };
+    /** The server's binary and database, for tests that change users with the CLI while it runs. */
+    cli: { bin: string; databaseUrl: string };
   }
 }
 
@@ -126,6 +128,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("credentials", { username: USERNAME, email: EMAIL, password: PASSWORD });
     project.provide("accountCredentials", ACCOUNT_USER);
     project.provide("rolesCredentials", ROLES_USER);
+    project.provide("cli", { bin, databaseUrl: String(env.DATABASE_URL) });
   } catch (e) {
     const out = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
     await teardown();

@@ -4,6 +4,7 @@
  * `Sec-Fetch-Site`, host) to the live spa-auth's `GET /api/auth/verify` with `verifyIncoming`,
  * and reads who is calling. The browser is a cookie-jar fetch that logged in at spa-auth.
  */
+import { spawnSync } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -21,6 +22,14 @@ import { cookieJarFetch, type CookieJarFetch } from "./cookie-jar.js";
 const baseUrl = inject("baseUrl");
 const alice = inject("credentials");
 const zoe = inject("rolesCredentials");
+const cli = inject("cli");
+
+/** `spa-auth user <args>` on the running server's database, as an operator would. */
+function spaAuthUser(...args: string[]): void {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("SPA_AUTH_") && k !== "DATABASE_URL"));
+  const run = spawnSync(cli.bin, ["user", ...args], { env: { ...env, DATABASE_URL: cli.databaseUrl }, encoding: "utf8", timeout: 30_000 });
+  if (run.status !== 0) throw new Error(`spa-auth user ${args.join(" ")}: ${run.status ?? run.signal}\n${run.stdout}${run.stderr}`);
+}
 
 /** The orders backend: `/api/orders` for any user, `/api/orders/admin` for role `orders-admin`, `/api/orders/mine` for role `orders`. */
 function ordersHandler(req: IncomingMessage, res: ServerResponse): void {
@@ -179,6 +188,32 @@ describe("a backend in another process verifies the browser's cookie with spa-au
     const admin = await z.orders("/api/orders/admin");
     expect(admin.status).toBe(403);
     expect(admin.body).toMatchObject({ code: "forbidden" });
+  });
+
+  it("a role granted with the CLI opens the gated path within the server's invalidation poll, and revoking it closes it again", async () => {
+    const z = await loggedIn(zoe);
+    expect((await z.orders("/api/orders/admin")).status).toBe(403);
+    // The CLI is another process: the server learns of the change from its invalidation poll
+    // (every 50 ms by default), not from the request, so allow it a few polls.
+    const within = async (ms: number, want: number): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const start = Date.now();
+      for (;;) {
+        const r = await z.orders("/api/orders/admin");
+        if (r.status === want || Date.now() - start > ms) return r;
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    };
+    spaAuthUser("grant", zoe.username, "orders-admin");
+    try {
+      const granted = await within(1_000, 200);
+      expect(granted.status).toBe(200);
+      expect(granted.body.roles).toContain("orders-admin");
+    } finally {
+      spaAuthUser("revoke", zoe.username, "orders-admin");
+    }
+    const revoked = await within(1_000, 403);
+    expect(revoked.status).toBe(403);
+    expect(revoked.body).toMatchObject({ code: "forbidden" });
   });
 
   it("after logout the next request to the backend is 401", async () => {
