@@ -118,9 +118,11 @@ export interface IncomingMessageLike {
 
 /**
  * {@link verifyRequest} for a Node `IncomingMessage` (plain `node:http`, Express, Fastify's
- * `request.raw`, ...): takes the `Cookie`, method, `Origin`, `Sec-Fetch-Site` and `Host`
- * from it. Behind a proxy that rewrites `Host`, call {@link verifyRequest} with the host the
- * browser addressed instead.
+ * `request.raw`, ...): takes the `Cookie`, method, `Origin` and `Sec-Fetch-Site` from it, and
+ * the host the browser addressed from `X-Forwarded-Host` (its first entry) or else `Host`, as
+ * spa-auth itself does. A browser cannot send a forged `X-Forwarded-Host` cross-site without a
+ * CORS preflight. Behind a proxy that rewrites `Host` and sets neither, call
+ * {@link verifyRequest} with the public host instead (or give spa-auth its `--public-url`).
  */
 export function verifyIncoming(options: VerifyOptions, request: IncomingMessageLike, gate: VerifyGate = {}): Promise<Identity> {
   const header = (name: string): string | undefined => {
@@ -134,7 +136,7 @@ export function verifyIncoming(options: VerifyOptions, request: IncomingMessageL
       method: request.method,
       origin: header("origin"),
       secFetchSite: header("sec-fetch-site"),
-      host: header("host"),
+      host: header("x-forwarded-host")?.split(",")[0]?.trim() ?? header("host"),
     },
     gate,
   );

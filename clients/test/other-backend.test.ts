@@ -306,6 +306,24 @@ describe("verifyRequest against a scripted spa-auth (what the live one cannot be
     expect("setCookie" in (await verifyRequest(scripted(ok({})), {}))).toBe(false);
   });
 
+  it("verifyIncoming takes the cookie, method, Origin, Sec-Fetch-Site and the browser's host from a Node request", async () => {
+    const seen: Request[] = [];
+    const options = { baseUrl: "https://auth.internal.test", fetch: async (r: Request): Promise<Response> => (seen.push(r), ok({})) };
+    const headers = { cookie: "a=1; __Host-session=t", origin: "https://app.example", "sec-fetch-site": "same-origin", host: "orders:3000" };
+    await verifyIncoming(options, { method: "PATCH", headers: { ...headers, "x-forwarded-host": "app.example, orders:3000" } }, { roles: ["orders"] });
+    await verifyIncoming(options, { method: "DELETE", headers });
+    const [first, second] = seen.map((r) => Object.fromEntries(r.headers));
+    expect(first).toMatchObject({
+      cookie: "a=1; __Host-session=t",
+      "x-forwarded-method": "PATCH",
+      origin: "https://app.example",
+      "sec-fetch-site": "same-origin",
+      "x-forwarded-host": "app.example",
+    });
+    expect(new URL(seen[0]?.url ?? "").search).toBe("?role=orders");
+    expect(second).toMatchObject({ "x-forwarded-method": "DELETE", "x-forwarded-host": "orders:3000" });
+  });
+
   it("a 200 without the identity headers is refused with a plain Error, never taken as a pass", async () => {
     const e: unknown = await verifyRequest(scripted(new Response("<html>welcome</html>", { status: 200 })), {}).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(Error);
