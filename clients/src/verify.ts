@@ -74,8 +74,8 @@ export interface Identity {
  * Sends `GET {baseUrl}/api/auth/verify` with the incoming `Cookie`, `X-Forwarded-Method`,
  * `Origin`, `Sec-Fetch-Site` and `X-Forwarded-Host` (those given) and `?role=` per gate role.
  * Nothing is cached: every call asks spa-auth, so a logout or an ended session holds on the
- * backend's very next request, and a role revoked with the CLI as soon as spa-auth's
- * invalidation poll sees it (50 ms by default).
+ * backend's very next request, and a role revoked with the CLI on the first request after the
+ * CLI returns (it waits out spa-auth's invalidation poll, 50 ms by default, before it does).
  *
  * Rejects with a {@link SpaAuthError}, parsed as every other call of this package: 401
  * `not_authenticated` (no or dead session; its `response` carries the `Set-Cookie` that clears

@@ -45,7 +45,7 @@ pub enum VerifyOk {
         /// The user's roles, each percent-encoded, comma-separated; empty when none.
         #[oai(header = "X-Auth-Roles")]
         String,
-        /// The session's id, as `/api/account/sessions` lists it.
+        /// The session's id, as `/api/auth/sessions` lists it.
         #[oai(header = "X-Auth-Session-Id")]
         String,
         /// Sent when this request extended the session's idle lifetime: a proxy relays it
@@ -148,6 +148,16 @@ fn verify(
 /// The method of the request the proxy holds. Without the header it is taken as a `GET`: a
 /// proxy that sends no method protects only reads, which the shipped configs never do.
 fn original_method(headers: &HeaderMap) -> Result<Method, ApiError> {
+    // Said once per process: a proxy set up without the header leaves its upstream's unsafe
+    // methods without CSRF defence, and nothing else would tell the operator.
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !ORIGINAL_METHOD.iter().any(|n| headers.contains_key(*n))
+        && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            "forward auth got no X-Forwarded-Method or X-Original-Method: the request is taken as a GET, so unsafe methods behind this proxy get no cross-site check"
+        );
+    }
     let mut method = Method::GET;
     for name in ORIGINAL_METHOD {
         let Some(value) = headers.get(name) else {

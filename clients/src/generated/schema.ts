@@ -845,7 +845,7 @@ export interface operations {
                     "X-Auth-Email": string;
                     /** @description The user's roles, each percent-encoded, comma-separated; empty when none. */
                     "X-Auth-Roles": string;
-                    /** @description The session's id, as `/api/account/sessions` lists it. */
+                    /** @description The session's id, as `/api/auth/sessions` lists it. */
                     "X-Auth-Session-Id": string;
                     /**
                      * @description Sent when this request extended the session's idle lifetime: a proxy relays it
