@@ -19,6 +19,7 @@ mod account;
 mod control_chars;
 mod csrf;
 mod db_faults;
+mod forward_auth;
 mod forwarded;
 mod hygiene;
 mod limits;

@@ -10,7 +10,7 @@ use std::{collections::HashSet, sync::Arc};
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
     error::ResponseError,
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
 };
 
 use crate::http::{errors::ApiError, routes};
@@ -84,8 +84,8 @@ impl CrossOrigin {
         }
     }
 
-    fn trusted_origin<'r>(&self, req: &'r Request) -> Option<&'r str> {
-        let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
+    fn trusted_origin<'r>(&self, headers: &'r HeaderMap) -> Option<&'r str> {
+        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
         self.trusted
             .contains(&origin.to_ascii_lowercase())
             .then_some(origin)
@@ -93,16 +93,28 @@ impl CrossOrigin {
 
     /// Whether a request may change state.
     pub fn allows(&self, req: &Request) -> bool {
-        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .map(|h| h.as_bytes())
+            .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+        self.allows_parts(req.method(), req.headers(), host)
+    }
+
+    /// Whether a request made with `method`, carrying these browser headers and addressed to
+    /// `host`, may change state: the one policy, for requests spa-auth receives and for those
+    /// a proxy asks it about (forward auth).
+    pub fn allows_parts(&self, method: &Method, headers: &HeaderMap, host: Option<&[u8]>) -> bool {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             return true;
         }
-        let trusted = self.trusted_origin(req).is_some();
-        let origin = req.headers().get(header::ORIGIN);
+        let trusted = self.trusted_origin(headers).is_some();
+        let origin = headers.get(header::ORIGIN);
         if let (Some(public), Some(origin)) = (&self.public, origin) {
             let origin = origin.to_str().ok().and_then(SiteOrigin::parse);
             return trusted || origin.as_ref() == Some(public);
         }
-        match req.headers().get("sec-fetch-site").map(|v| v.as_bytes()) {
+        match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
             Some(b"same-origin" | b"none") => return true,
             Some(_) => return trusted,
             None => {}
@@ -110,11 +122,6 @@ impl CrossOrigin {
         let Some(origin) = origin else {
             return true;
         };
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .map(|h| h.as_bytes())
-            .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
         let origin_host = origin
             .as_bytes()
             .strip_prefix(b"https://")
@@ -151,7 +158,7 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let cors_origin = self
             .policy
-            .trusted_origin(&req)
+            .trusted_origin(req.headers())
             .and_then(|o| HeaderValue::from_str(o).ok());
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key("access-control-request-method");
