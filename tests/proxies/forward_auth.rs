@@ -176,3 +176,36 @@ proxy_test!(
         assert!(s.api.received().is_empty(), "{:#?}", s.api.received());
     }
 );
+
+proxy_test!(
+    async fn a_request_that_slides_the_session_renews_the_browsers_cookie(proxy, db) {
+        let s = Stack::start_with(proxy, db, |args| {
+            args.extend(["--session-refresh-interval", "1s"].map(String::from));
+        })
+        .await;
+        let token = s.logged_in("alice").await;
+        let first_deadline = s.app.session_for(&token).await.expect("session").expires_at;
+        let orders = || s.call(Method::GET, "/api/orders/1", Some(&token), &[]);
+
+        // Within the refresh interval nothing slides, and no cookie is sent.
+        let resp = orders().await;
+        assert_eq!(resp.status(), StatusCode::OK, "{}", s.proxy.logs());
+        let cookies = resp.headers().get_all("set-cookie").iter().count();
+        assert_eq!(cookies, 0, "{:?}", resp.headers());
+
+        // Past it: this request moves the idle deadline, and the browser must learn it.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let resp = orders().await;
+
+        assert_eq!(resp.status(), StatusCode::OK, "{}", s.proxy.logs());
+        let renewed = s.via.session_set_cookie(&resp).expect("no renewed cookie");
+        assert_eq!(renewed.value, token);
+        assert!(renewed.has("HttpOnly") && renewed.has("Secure"), "{}", renewed.raw);
+        let deadline = s.app.session_for(&token).await.expect("session").expires_at;
+        assert!(deadline > first_deadline, "the idle deadline did not move");
+        // What carried the cookie through Caddy stays between the proxy and spa-auth.
+        let got = s.api.received();
+        assert!(got.iter().all(|r| r.all("x-spa-auth-renewed").is_empty()), "{got:#?}");
+        assert_eq!(got.len(), 2);
+    }
+);

@@ -44,4 +44,3 @@ macro_rules! proxy_test {
 }
 
 mod forward_auth;
-mod nginx;
