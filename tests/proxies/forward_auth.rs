@@ -17,7 +17,7 @@ proxy_test!(
         s.app.cli(&["user", "grant", "zoë", "billing"]).await;
         s.app.cli(&["user", "grant", "zoë", "auditor"]).await;
 
-        let resp = s.call(Method::GET, "/api/orders/42?page=2", Some(&token), &[]).await;
+        let resp = s.via.send(Method::GET, "/api/orders/42?page=2", Some(&token), &[]).await;
 
         assert_eq!(resp.status(), StatusCode::OK, "{}", s.proxy.logs());
         let zoe = s.app.user("zoë").await;
@@ -39,11 +39,11 @@ proxy_test!(
         let s = Stack::start(proxy, db).await;
 
         for method in [Method::GET, Method::POST] {
-            let resp = s.call(method, "/api/orders/1", None, &[]).await;
+            let resp = s.via.send(method, "/api/orders/1", None, &[]).await;
             assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
         }
         // A cookie that names no session: the proxy relays spa-auth's clearing Set-Cookie too.
-        let resp = s.call(Method::GET, "/api/orders/1", Some("no-such-session"), &[]).await;
+        let resp = s.via.send(Method::GET, "/api/orders/1", Some("no-such-session"), &[]).await;
         let cleared = s.via.session_set_cookie(&resp).and_then(|c| c.max_age());
         assert_eq!(cleared, Some(0), "the dead cookie is not cleared");
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
@@ -72,7 +72,7 @@ proxy_test!(
             ("x-auth-session-id", bob_session_id.as_str()),
         ];
 
-        let resp = s.call(Method::GET, "/api/orders/1", Some(&token), &forged).await;
+        let resp = s.via.send(Method::GET, "/api/orders/1", Some(&token), &forged).await;
 
         assert_eq!(resp.status(), StatusCode::OK, "{}", s.proxy.logs());
         let got = s.api.only();
@@ -99,7 +99,7 @@ proxy_test!(
             ("x-original-method", "GET"),
         ];
         for method in [Method::POST, Method::DELETE] {
-            let resp = s.call(method, "/api/orders/1", Some(&token), &cross_site).await;
+            let resp = s.via.send(method, "/api/orders/1", Some(&token), &cross_site).await;
             assert_error(resp, StatusCode::FORBIDDEN, "csrf_rejected").await;
         }
         assert!(s.api.received().is_empty(), "{:#?}", s.api.received());
@@ -121,7 +121,7 @@ proxy_test!(
     async fn a_role_gated_location_follows_grant_and_revoke_on_the_next_request(proxy, db) {
         let s = Stack::start(proxy, db).await;
         let token = s.logged_in("alice").await;
-        let admin = |token| s.call(Method::GET, "/api/admin/reports", Some(token), &[]);
+        let admin = |token| s.via.send(Method::GET, "/api/admin/reports", Some(token), &[]);
 
         assert_error(admin(&token).await, StatusCode::FORBIDDEN, "forbidden").await;
         assert!(s.api.received().is_empty(), "{:#?}", s.api.received());
@@ -134,7 +134,7 @@ proxy_test!(
         assert_error(admin(&token).await, StatusCode::FORBIDDEN, "forbidden").await;
         assert_eq!(s.api.received().len(), 1);
         // The ungated location stays open to her.
-        let resp = s.call(Method::GET, "/api/orders/1", Some(&token), &[]).await;
+        let resp = s.via.send(Method::GET, "/api/orders/1", Some(&token), &[]).await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
 );
@@ -143,7 +143,7 @@ proxy_test!(
     async fn after_logout_the_next_proxied_request_is_401(proxy, db) {
         let s = Stack::start(proxy, db).await;
         let token = s.logged_in("alice").await;
-        let orders = || s.call(Method::GET, "/api/orders/1", Some(&token), &[]);
+        let orders = || s.via.send(Method::GET, "/api/orders/1", Some(&token), &[]);
         assert_eq!(orders().await.status(), StatusCode::OK, "{}", s.proxy.logs());
 
         let resp = s.via.logout(Some(&token)).await;
@@ -172,7 +172,7 @@ proxy_test!(
             Kind::Caddy => StatusCode::BAD_GATEWAY,
         };
         for method in [Method::GET, Method::POST] {
-            let resp = s.call(method.clone(), "/api/orders/1", Some(&token), &[]).await;
+            let resp = s.via.send(method.clone(), "/api/orders/1", Some(&token), &[]).await;
             assert_eq!(resp.status(), expected, "{method} with spa-auth down");
         }
         assert!(s.api.received().is_empty(), "{:#?}", s.api.received());
@@ -187,7 +187,7 @@ proxy_test!(
         .await;
         let token = s.logged_in("alice").await;
         let first_deadline = s.app.session_for(&token).await.expect("session").expires_at;
-        let orders = || s.call(Method::GET, "/api/orders/1", Some(&token), &[]);
+        let orders = || s.via.send(Method::GET, "/api/orders/1", Some(&token), &[]);
 
         // Within the refresh interval nothing slides, and no cookie is sent.
         let resp = orders().await;

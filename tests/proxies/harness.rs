@@ -15,7 +15,6 @@ use poem::{
     listener::TcpAcceptor,
     web::{Data, Json},
 };
-use reqwest::Method;
 use spa_auth::{
     passwords::Password,
     users::{self, NewUser},
@@ -54,6 +53,25 @@ fn render(path: &Path, replacements: &[(&str, &str)]) -> String {
         text = text.replace(from, to);
     }
     text
+}
+
+/// Where one proxy runs, and what it stands in front of.
+struct Site<'a> {
+    dir: &'a Path,
+    port: u16,
+    spa_auth: SocketAddr,
+    api: SocketAddr,
+}
+
+impl Site<'_> {
+    /// The shipped config at `path` for this site: the two addresses, and how it listens.
+    fn render(&self, path: &Path, listen: (&str, &str)) -> String {
+        let (spa_auth, api) = (self.spa_auth.to_string(), self.api.to_string());
+        render(
+            path,
+            &[(SPA_AUTH_ADDRESS, &spa_auth), (API_ADDRESS, &api), listen],
+        )
+    }
 }
 
 /// The proxy's executable, or a failure saying how to install it: a missing proxy must never
@@ -100,9 +118,15 @@ impl Proxy {
         let exe = executable(kind);
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
+        let site = Site {
+            dir: dir.path(),
+            port,
+            spa_auth,
+            api,
+        };
         let mut cmd = match kind {
-            Kind::Nginx => nginx_command(&exe, dir.path(), port, spa_auth, api),
-            Kind::Caddy => caddy_command(&exe, dir.path(), port, spa_auth, api),
+            Kind::Nginx => nginx_command(&exe, &site),
+            Kind::Caddy => caddy_command(&exe, &site),
         };
         let log = std::fs::File::create(dir.path().join("output.log")).expect("log file");
         let child = cmd
@@ -167,23 +191,14 @@ impl Drop for Proxy {
 
 /// nginx as its own foreground process: no master, no daemon, every file it writes in `dir`.
 /// The main file stands for Debian's /etc/nginx/nginx.conf, which includes the shipped one.
-fn nginx_command(
-    exe: &Path,
-    dir: &Path,
-    port: u16,
-    spa_auth: SocketAddr,
-    api: SocketAddr,
-) -> Command {
+fn nginx_command(exe: &Path, site: &Site) -> Command {
+    let (dir, port) = (site.dir, site.port);
     let shipped = deploy_dir().join("nginx");
-    let site = render(
+    let conf = site.render(
         &shipped.join("spa-auth.conf"),
-        &[
-            (SPA_AUTH_ADDRESS, &spa_auth.to_string()),
-            (API_ADDRESS, &api.to_string()),
-            ("listen 80;", &format!("listen 127.0.0.1:{port};")),
-        ],
+        ("listen 80;", &format!("listen 127.0.0.1:{port};")),
     );
-    std::fs::write(dir.join("spa-auth.conf"), site).expect("write nginx config");
+    std::fs::write(dir.join("spa-auth.conf"), conf).expect("write nginx config");
     let snippets = dir.join("snippets");
     std::fs::create_dir(&snippets).expect("snippets directory");
     for entry in std::fs::read_dir(shipped.join("snippets")).expect("deploy/nginx/snippets") {
@@ -198,15 +213,15 @@ fn nginx_command(
          proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  \
          uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include spa-auth.conf;\n}}\n"
     );
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, main).expect("write nginx.conf");
+    let main_file = dir.join("nginx.conf");
+    std::fs::write(&main_file, main).expect("write nginx.conf");
     let mut cmd = Command::new(exe);
     // -e: nginx opens its compiled-in error log before reading the config; /var/log/nginx is
     // not writable without root.
     cmd.arg("-p")
         .arg(dir)
         .arg("-c")
-        .arg(&conf)
+        .arg(&main_file)
         .arg("-e")
         .arg(dir.join("error.log"));
     cmd
@@ -214,25 +229,16 @@ fn nginx_command(
 
 /// `caddy run` on the shipped Caddyfile, served over plain HTTP on `port`, with no admin
 /// endpoint (parallel tests would fight over its port) and Caddy's storage in `dir`.
-fn caddy_command(
-    exe: &Path,
-    dir: &Path,
-    port: u16,
-    spa_auth: SocketAddr,
-    api: SocketAddr,
-) -> Command {
-    let site = render(
+fn caddy_command(exe: &Path, site: &Site) -> Command {
+    let (dir, port) = (site.dir, site.port);
+    let conf = site.render(
         &deploy_dir().join("caddy").join("Caddyfile"),
-        &[
-            (SPA_AUTH_ADDRESS, &spa_auth.to_string()),
-            (API_ADDRESS, &api.to_string()),
-            ("\nexample.com {", &format!("\nhttp://127.0.0.1:{port} {{")),
-        ],
+        ("\nexample.com {", &format!("\nhttp://127.0.0.1:{port} {{")),
     );
     let file = dir.join("Caddyfile");
     std::fs::write(
         &file,
-        format!("{{\n\tadmin off\n\tauto_https off\n}}\n\n{site}"),
+        format!("{{\n\tadmin off\n\tauto_https off\n}}\n\n{conf}"),
     )
     .expect("write Caddyfile");
     let mut cmd = Command::new(exe);
@@ -404,17 +410,6 @@ impl Stack {
     pub async fn logged_in(&self, username: &str) -> String {
         self.app.create_user(username, PASSWORD).await;
         self.via.login_ok(username, PASSWORD).await
-    }
-
-    /// `method path` through the proxy, with the session (if any) and extra headers.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.via.send(method, path, token, headers).await
     }
 }
 
