@@ -77,9 +77,10 @@ impl Site<'_> {
 /// The proxy's executable, or a failure saying how to install it: a missing proxy must never
 /// make these tests pass by skipping them.
 fn executable(kind: Kind) -> PathBuf {
-    let (name, package) = match kind {
-        Kind::Nginx => ("nginx", "nginx-light (or nginx)"),
-        Kind::Caddy => ("caddy", "caddy"),
+    // Debian's package and binary names.
+    let name = match kind {
+        Kind::Nginx => "nginx",
+        Kind::Caddy => "caddy",
     };
     let path = std::env::var_os("PATH").unwrap_or_default();
     // Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.
@@ -89,7 +90,7 @@ fn executable(kind: Kind) -> PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| {
             panic!(
-                "{name} is not installed: `sudo apt-get install {package}` \
+                "{name} is not installed: `sudo apt-get install {name}` \
                  (tests/run-all.sh installs it)"
             )
         })
