@@ -212,3 +212,30 @@ proxy_test!(
         assert_eq!(got.len(), 2);
     }
 );
+
+proxy_test!(
+    async fn the_role_gate_holds_however_the_path_is_spelled(proxy, db) {
+        let s = Stack::start(proxy, db).await;
+        let token = s.logged_in("alice").await;
+        // Spellings that a proxy matching the raw path would not see as /api/admin, while an
+        // API that decodes and normalises it would. (nginx answers the upper-case one from
+        // spa-auth, 404; Caddy matches paths ignoring case, 403.)
+        for path in [
+            "/api/%61dmin/reports",
+            "/API/ADMIN/reports",
+            "/api/orders/..%2Fadmin/reports",
+            "/api/orders/%2E%2E/admin/reports",
+            "//api/admin/reports",
+            "/api/admin%2Freports",
+            "/api/./admin/reports",
+        ] {
+            let resp = s.via.send(Method::GET, path, Some(&token), &[]).await;
+            let status = resp.status();
+            assert!(
+                matches!(status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{path}: {status}"
+            );
+            assert!(s.api.received().is_empty(), "{path}: {:#?}", s.api.received());
+        }
+    }
+);
