@@ -109,9 +109,10 @@ proxy_test!(
         // passed on, so this passes only if the proxy forwarded the client's Host.
         let origin = s.origin();
         let order = serde_json::json!({"item": "tea"});
+        let same_origin = [("origin", origin.as_str())];
         let resp = s
             .via
-            .send_body(Method::POST, "/api/orders", Some(&order), Some(&token), &[("origin", &origin)])
+            .send_body(Method::POST, "/api/orders", Some(&order), Some(&token), &same_origin)
             .await;
         assert_eq!(resp.status(), StatusCode::OK, "{}", s.proxy.logs());
         assert_eq!(s.api.only().method, "POST");
