@@ -190,18 +190,29 @@ db_test!(
 );
 
 db_test!(
-    async fn a_misconfigured_role_or_method_is_a_400_not_a_silent_pass(db) {
+    async fn an_original_method_that_is_not_a_method_is_a_400_not_a_silent_pass(db) {
         let app = spawn_app(db).await;
         let alice = app.create_user_with_hash("alice", None).await;
         let token = app.open_session(alice.id, "laptop").await;
-        for (query, headers) in [
-            ("?role=has%20space", &[][..]),
-            ("?role=", &[][..]),
-            ("", &[("x-forwarded-method", "PO ST")][..]),
-        ] {
-            let resp = verify(&app, Some(&token), query, headers).await;
+        for name in ["x-forwarded-method", "x-original-method"] {
+            let resp = verify(&app, Some(&token), "", &[(name, "PO ST")]).await;
             assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
         }
+    }
+);
+
+db_test!(
+    async fn a_role_no_user_can_have_is_a_gate_nobody_passes(db) {
+        let app = spawn_app(db).await;
+        let alice = app.create_user_with_hash("alice", None).await;
+        grant(&app, "alice", "admin").await;
+        let token = app.open_session(alice.id, "laptop").await;
+        // The typo of `?role=admin&role=staff`, and an empty one.
+        for gate in ["?role=admin%20staff", "?role=", "?role=admin,staff"] {
+            let resp = verify(&app, Some(&token), gate, &[]).await;
+            assert_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        assert_eq!(verify(&app, Some(&token), "?role=admin", &[]).await.status(), StatusCode::OK);
     }
 );
 

@@ -820,7 +820,7 @@ export interface operations {
             query?: {
                 /**
                  * @description Roles that may pass, any of them (repeat the parameter for several). None: any
-                 *     logged-in user passes.
+                 *     logged-in user passes. A name no role can have is a gate nobody passes.
                  */
                 role?: string[];
             };
@@ -856,7 +856,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description A `role` that is not a valid role name, or an original method that is not a method (`bad_request`): a proxy misconfiguration, refused loudly. */
+            /** @description The original method (`X-Forwarded-Method`, `X-Original-Method`) is not an HTTP method (`bad_request`): a proxy misconfiguration, refused loudly. */
             400: {
                 headers: {
                     [name: string]: unknown;

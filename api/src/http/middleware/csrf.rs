@@ -5,7 +5,7 @@
 //! it are judged by `Origin` against the request's own `Host`; a request with neither header
 //! is not from a browser, so it cannot be a forged one, and passes. Trusted origins pass too.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
@@ -16,7 +16,7 @@ use poem::{
 use crate::http::{errors::ApiError, routes};
 
 /// An origin as browsers compare them: scheme, host and port, the port explicit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SiteOrigin {
     scheme: String,
     host: String,
@@ -70,25 +70,34 @@ impl SiteOrigin {
 
 #[derive(Clone, Default)]
 pub struct CrossOrigin {
-    trusted: Arc<HashSet<String>>,
+    /// Parsed, so that `https://app.example.com:443` in the settings matches the
+    /// `https://app.example.com` browsers send.
+    trusted: Arc<[SiteOrigin]>,
     /// Where people reach the service, when configured: then an `Origin` must be exactly
     /// this (or trusted), scheme and port included, rather than merely match `Host`.
     public: Option<SiteOrigin>,
 }
 
 impl CrossOrigin {
+    /// Settings validation refuses an origin that does not parse (`ServeSettings::validate`),
+    /// so none is dropped here unnoticed.
     pub fn new(trusted: &[String], public: Option<SiteOrigin>) -> Self {
         CrossOrigin {
-            trusted: Arc::new(trusted.iter().map(|o| o.to_ascii_lowercase()).collect()),
+            trusted: trusted
+                .iter()
+                .filter_map(|o| SiteOrigin::parse(o))
+                .collect(),
             public,
         }
     }
 
     fn trusted_origin<'r>(&self, headers: &'r HeaderMap) -> Option<&'r str> {
+        if self.trusted.is_empty() {
+            return None;
+        }
         let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
-        self.trusted
-            .contains(&origin.to_ascii_lowercase())
-            .then_some(origin)
+        let parsed = SiteOrigin::parse(origin)?;
+        self.trusted.contains(&parsed).then_some(origin)
     }
 
     /// Whether a request may change state.
@@ -258,6 +267,18 @@ mod tests {
             o("https://auth.example.com"),
             o("https://auth.example.com:8443")
         );
+        // A trusted origin written with its default port is the one browsers send without.
+        let p = CrossOrigin::new(&["https://App.example.com:443/".into()], None);
+        let h = |o: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(o).expect("a header value"),
+            );
+            h
+        };
+        assert!(p.trusted_origin(&h("https://app.example.com")).is_some());
+        assert!(p.trusted_origin(&h("http://app.example.com")).is_none());
         for bad in [
             "auth.example.com",
             "ftp://auth.example.com",
