@@ -106,7 +106,6 @@ fn free_port() -> u16 {
 
 /// A running proxy process, killed when dropped (also when the test panics).
 pub struct Proxy {
-    pub kind: Kind,
     pub port: u16,
     child: Child,
     dir: TempDir,
@@ -116,6 +115,20 @@ impl Proxy {
     /// Starts `kind` on a free port in front of spa-auth at `spa_auth` and the API at `api`,
     /// and waits until it accepts connections.
     pub async fn start(kind: Kind, spa_auth: SocketAddr, api: SocketAddr) -> Proxy {
+        // The free port is only free until someone else binds it: another test may take it
+        // between our check and the proxy's bind, so a lost race starts over on a new port.
+        for _ in 0..3 {
+            let mut proxy = Proxy::spawn(kind, spa_auth, api);
+            match proxy.wait_listening(kind).await {
+                Ok(()) => return proxy,
+                Err(logs) if logs.to_ascii_lowercase().contains("address already in use") => {}
+                Err(logs) => panic!("{kind:?} did not start:\n{logs}"),
+            }
+        }
+        panic!("{kind:?} lost the race for a free port three times")
+    }
+
+    fn spawn(kind: Kind, spa_auth: SocketAddr, api: SocketAddr) -> Proxy {
         let exe = executable(kind);
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
@@ -136,39 +149,40 @@ impl Proxy {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
-        let mut proxy = Proxy {
-            kind,
-            port,
-            child,
-            dir,
-        };
-        proxy.wait_listening().await;
-        proxy
+        Proxy { port, child, dir }
     }
 
-    async fn wait_listening(&mut self) {
+    /// Waits until the proxy answers HTTP; its logs if it exits or hangs first. The answer
+    /// must carry the proxy's own `Server` header: a process that took the port first answers
+    /// too (and nginx keeps retrying its bind for seconds before it gives up).
+    async fn wait_listening(&mut self, kind: Kind) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(15);
+        let probe = client(Duration::from_secs(2));
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let ours = format!("{kind:?}").to_ascii_lowercase();
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{:?} exited ({status}) before listening:\n{}",
-                    self.kind,
-                    self.logs()
-                );
+                return Err(format!("exited ({status}):\n{}", self.logs()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "{:?} does not listen on {} after 15 s:\n{}",
-                self.kind,
-                self.port,
-                self.logs()
-            );
+            if let Ok(resp) = probe.get(&url).send().await {
+                let server = resp.headers().get_all("server").iter();
+                let mut names =
+                    server.map(|v| String::from_utf8_lossy(v.as_bytes()).to_lowercase());
+                if names.any(|name| name.contains(&ours)) {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "address already in use by another server on {}",
+                    self.port
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "not listening on {} after 15 s:\n{}",
+                    self.port,
+                    self.logs()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
