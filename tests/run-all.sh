@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test spa-auth has, as CI runs it. Installs what it needs (npm packages, a Python venv,
-# Debian's chromium) and needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth).
+# Debian's chromium, nginx and caddy) and needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SPA_AUTH_TEST_PG="${SPA_AUTH_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
@@ -19,6 +19,23 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
 cargo build --workspace --locked --bins
+
+step "nginx and Caddy for the proxy tests (tests/proxies), from Debian"
+# Debian puts nginx in /usr/sbin, which a non-root PATH may lack. (bookworm's nginx-light is
+# only nginx plus a module, so nginx it is.)
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v caddy >/dev/null || missing+=(caddy)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_="" ; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Where systemd runs, the packages start both as services on port 80 (in a container without
+  # an init system, policy-rc.d keeps them stopped); the tests start their own, on free ports.
+  if [ -d /run/systemd/system ]; then
+    $sudo_ systemctl disable --now "${missing[@]}" >/dev/null 2>&1 || true
+  fi
+fi
 
 step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -200,3 +200,15 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
   };
 }
 
+
+export {
+  verifyIncoming,
+  verifyRequest,
+  type Identity,
+  type IncomingMessageLike,
+  type IncomingParts,
+  type VerifyGate,
+  type VerifyHeaders,
+  type VerifyOptions,
+  type VerifyQuery,
+} from "./verify.js";

@@ -17,12 +17,23 @@ const PASSWORD = "Wonderland-ünïcødé-🐇";
 // A second user for tests that change the account (password, sessions), so that they cannot
 // disturb the tests that log in as alice.
 const ACCOUNT_USER = { username: "bob", email: "b@example.com", password: "Builder-of-bridges-42" };
+// A user with roles, and a name and email that a header cannot carry as they are (non-ASCII, `+`):
+// for the identity headers of forward auth (other-backend.test.ts).
+const ROLES_USER = {
+  username: "zoë+orders",
+  email: "zoë+orders@example.com",
+  password: "Orders-and-more-orders-7",
+  roles: ["orders", "café"],
+};
 
 declare module "vitest" {
   export interface ProvidedContext {
     baseUrl: string;
     credentials: { username: string; email: string; password: string };
     accountCredentials: { username: string; email: string; password: string };
+    rolesCredentials: { username: string; email: string; password: string; roles: string[] };
+    /** The server's binary and database, for tests that change users with the CLI while it runs. */
+    cli: { bin: string; databaseUrl: string };
   }
 }
 
@@ -46,7 +57,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     SPA_AUTH_LOG_FORMAT: "text",
   });
 
-  for (const u of [{ username: USERNAME, email: EMAIL, password: PASSWORD }, ACCOUNT_USER]) {
+  const users: { username: string; email: string; password: string; roles?: string[] }[] = [
+    { username: USERNAME, email: EMAIL, password: PASSWORD },
+    ACCOUNT_USER,
+    ROLES_USER,
+  ];
+  for (const u of users) {
     const created = spawnSync(bin, ["user", "create", u.username, "--email", u.email], {
       env,
       input: `${u.password}\n`,
@@ -56,6 +72,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (created.status !== 0) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`spa-auth user create failed (${created.status ?? created.signal}):\n${created.stdout}${created.stderr}`);
+    }
+    for (const role of u.roles ?? []) {
+      const granted = spawnSync(bin, ["user", "grant", u.username, role], { env, encoding: "utf8", timeout: 30_000 });
+      if (granted.status !== 0) {
+        rmSync(dir, { recursive: true, force: true });
+        throw new Error(`spa-auth user grant failed (${granted.status ?? granted.signal}):\n${granted.stdout}${granted.stderr}`);
+      }
     }
   }
 
@@ -104,6 +127,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide("baseUrl", `http://127.0.0.1:${port}`);
     project.provide("credentials", { username: USERNAME, email: EMAIL, password: PASSWORD });
     project.provide("accountCredentials", ACCOUNT_USER);
+    project.provide("rolesCredentials", ROLES_USER);
+    project.provide("cli", { bin, databaseUrl: String(env.DATABASE_URL) });
   } catch (e) {
     const out = existsSync(logPath) ? readFileSync(logPath, "utf8") : "";
     await teardown();

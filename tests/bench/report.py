@@ -122,8 +122,15 @@ row("`GET /api/me` req/s (c64, 10,000 sessions rotating, mean of 3 rounds altern
 row("`GET /api/me` non-2xx / errors", "{}", me_bad, "0", [x == 0 for x in me_bad])
 ratio = [m / h for m, h in zip(me, hz)]
 row("`/api/me` ÷ `/healthz`", "{:.0%}", ratio, "≥ 70%", [r >= 0.70 for r in ratio])
+verify = [g(f"verify.{b}.rps") for b in B]
+verify_bad = [int(g(f"verify.{b}.non2xx", 0)) + int(g(f"verify.{b}.timeout", 0)) + int(g(f"verify.{b}.read", 0)) for b in B]
+row("`GET /api/auth/verify` req/s (forward auth, same sessions, same rounds)", "{:,.0f}", verify)
+row("`GET /api/auth/verify` non-2xx / errors", "{}", verify_bad, "0", [x == 0 for x in verify_bad])
+vr = [v / m for v, m in zip(verify, me)]
+row("`/api/auth/verify` ÷ `/api/me`", "{:.0%}", vr, "≥ 90%", [r >= 0.90 for r in vr])
 row("`/healthz` p99 ms (c64)", "{:.2f}", [g(f"healthz.{b}.p99_ms") for b in B])
 row("`/api/me` p99 ms (c64)", "{:.2f}", [g(f"me.{b}.p99_ms") for b in B])
+row("`/api/auth/verify` p99 ms (c64)", "{:.2f}", [g(f"verify.{b}.p99_ms") for b in B])
 hash_ms = [(g(f"seqlogin1.{b}.median_ms") + g(f"seqlogin2.{b}.median_ms")) / 2 for b in B]
 row("one login, sequential (median ms, before / after the run)", "{}",
     [f"{g(f'seqlogin1.{b}.median_ms'):.1f} / {g(f'seqlogin2.{b}.median_ms'):.1f}" for b in B])

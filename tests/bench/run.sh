@@ -114,6 +114,8 @@ bench_backend() {
     wrk_run healthz "$URL/healthz" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/summary.lua"
     step "$B: GET /api/me over $N_SESSIONS sessions (round $round)"
     wrk_run me "$URL" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/me.lua"
+    step "$B: GET /api/auth/verify over $N_SESSIONS sessions (round $round)"
+    BENCH_PATH=/api/auth/verify wrk_run verify "$URL" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/me.lua"
   done
   stop
 

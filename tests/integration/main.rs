@@ -20,6 +20,7 @@ mod control_chars;
 mod csrf;
 mod db_faults;
 mod embedding;
+mod forward_auth;
 mod forwarded;
 mod hygiene;
 mod limits;

@@ -5,7 +5,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
-    AccountApi, AuthApi, HealthApi,
+    AccountApi, AuthApi, ForwardAuthApi, HealthApi,
     middleware::{
         fail_fast::fail_fast_while_db_down,
         hygiene::hygiene,
@@ -16,9 +16,9 @@ use crate::http::{
     state::AppState,
 };
 
-pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, HealthApi), ()> {
+pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, ForwardAuthApi, HealthApi), ()> {
     OpenApiService::new(
-        (AuthApi, AccountApi, HealthApi),
+        (AuthApi, AccountApi, ForwardAuthApi, HealthApi),
         "spa-auth",
         env!("CARGO_PKG_VERSION"),
     )

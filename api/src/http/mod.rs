@@ -7,6 +7,7 @@ mod auth;
 pub mod docs;
 pub mod errors;
 pub mod extractors;
+mod forward_auth;
 mod health;
 pub mod middleware;
 pub mod protect;
@@ -21,6 +22,7 @@ use poem_openapi::Tags;
 
 pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
+pub use forward_auth::ForwardAuthApi;
 pub use health::{Health, HealthApi};
 pub use user::User;
 
@@ -32,6 +34,8 @@ pub(crate) enum Tag {
     Auth,
     /// The user's own sessions and password.
     Account,
+    /// For reverse proxies that protect your own API with spa-auth's sessions.
+    ForwardAuth,
     /// Health of the service.
     Health,
 }

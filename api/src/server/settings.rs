@@ -82,7 +82,7 @@ pub enum SettingsError {
     #[error(transparent)]
     Passwords(#[from] passwords::SettingsError),
     #[error(
-        "trusted origin {0:?} is not of the form scheme://host[:port] (no path, no trailing slash)"
+        "trusted origin {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
     )]
     InvalidOrigin(String),
     #[error(
@@ -176,7 +176,7 @@ impl SpaAuthSettings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.session.validate()?;
         for origin in &self.trusted_origins {
-            if !is_origin(origin) {
+            if crate::http::middleware::csrf::SiteOrigin::parse(origin).is_none() {
                 return Err(SettingsError::InvalidOrigin(origin.clone()));
             }
         }
@@ -193,16 +193,6 @@ impl SpaAuthSettings {
     }
 }
 
-/// `scheme://host[:port]`, as browsers send it in `Origin`.
-fn is_origin(s: &str) -> bool {
-    let Some((scheme, host)) = s.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !host.is_empty()
-        && !host.contains(['/', '?', '#', '@', ' '])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,15 +205,5 @@ mod tests {
         assert_eq!(d.session.invalidation_poll, Duration::from_millis(50));
         assert_eq!(d.purge_interval, Duration::from_secs(3600));
         assert!(SpaAuthSettings::default().validate().is_ok());
-    }
-
-    #[test]
-    fn origins_must_be_bare() {
-        assert!(is_origin("https://app.example.com"));
-        assert!(is_origin("http://localhost:5173"));
-        assert!(!is_origin("https://app.example.com/"));
-        assert!(!is_origin("app.example.com"));
-        assert!(!is_origin("ftp://x"));
-        assert!(!is_origin("https://"));
     }
 }

@@ -131,6 +131,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify a proxied request
+         * @description For reverse proxies in front of your own API. Answers 200 with the identity headers
+         *     when the request's session is live, the user has one of the `role`s asked for (if
+         *     any), and the original request (its method in `X-Forwarded-Method` or
+         *     `X-Original-Method`, and the browser's `Origin`, `Sec-Fetch-Site`, `Host` or
+         *     `X-Forwarded-Host`) passes the cross-site policy. Slides the idle expiry like
+         *     `/api/me`.
+         */
+        get: operations["verifySession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -762,6 +787,96 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again. */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verifySession: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Roles that may pass, any of them (repeat the parameter for several). None: any
+                 *     logged-in user passes. A name no role can have is a gate nobody passes.
+                 */
+                role?: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description A live session, allowed this request. No body: the identity is in the headers, each
+             *     value percent-encoded UTF-8 (RFC 3986 unreserved characters, `@` and `:` as they are,
+             *     every other byte as `%XX`), so no header ever carries a control or non-ASCII byte.
+             */
+            200: {
+                headers: {
+                    /** @description The user's id (a UUID). */
+                    "X-Auth-User-Id": string;
+                    /** @description The username, percent-encoded. */
+                    "X-Auth-Username": string;
+                    /** @description The email address, percent-encoded; empty when the user has none. */
+                    "X-Auth-Email": string;
+                    /** @description The user's roles, each percent-encoded, comma-separated; empty when none. */
+                    "X-Auth-Roles": string;
+                    /** @description The session's id, as `/api/auth/sessions` lists it. */
+                    "X-Auth-Session-Id": string;
+                    /**
+                     * @description Sent when this request extended the session's idle lifetime: a proxy relays it
+                     *     to the browser so that the cookie lives as long as the session.
+                     */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The original method (`X-Forwarded-Method`, `X-Original-Method`) is not an HTTP method (`bad_request`): a proxy misconfiguration, refused loudly. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie; a proxy relays it. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The original request is a cross-site state-changing request from a browser (`csrf_rejected`), or the user has none of the roles asked for (`forbidden`). */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

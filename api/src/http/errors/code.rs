@@ -172,6 +172,7 @@ mod tests {
                 "invalid_credentials",
                 "not_authenticated",
                 "csrf_rejected",
+                "forbidden",
                 "wrong_current_password",
                 "password_rejected",
                 "request_timeout",

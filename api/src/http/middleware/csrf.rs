@@ -5,18 +5,18 @@
 //! it are judged by `Origin` against the request's own `Host`; a request with neither header
 //! is not from a browser, so it cannot be a forged one, and passes. Trusted origins pass too.
 
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
     error::ResponseError,
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
 };
 
 use crate::http::{errors::ApiError, routes};
 
 /// An origin as browsers compare them: scheme, host and port, the port explicit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SiteOrigin {
     scheme: String,
     host: String,
@@ -70,39 +70,60 @@ impl SiteOrigin {
 
 #[derive(Clone, Default)]
 pub struct CrossOrigin {
-    trusted: Arc<HashSet<String>>,
+    /// Parsed, so that `https://app.example.com:443` in the settings matches the
+    /// `https://app.example.com` browsers send.
+    trusted: Arc<[SiteOrigin]>,
     /// Where people reach the service, when configured: then an `Origin` must be exactly
     /// this (or trusted), scheme and port included, rather than merely match `Host`.
     public: Option<SiteOrigin>,
 }
 
 impl CrossOrigin {
+    /// Settings validation refuses an origin that does not parse (`ServeSettings::validate`),
+    /// so none is dropped here unnoticed.
     pub fn new(trusted: &[String], public: Option<SiteOrigin>) -> Self {
         CrossOrigin {
-            trusted: Arc::new(trusted.iter().map(|o| o.to_ascii_lowercase()).collect()),
+            trusted: trusted
+                .iter()
+                .filter_map(|o| SiteOrigin::parse(o))
+                .collect(),
             public,
         }
     }
 
-    fn trusted_origin<'r>(&self, req: &'r Request) -> Option<&'r str> {
-        let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
-        self.trusted
-            .contains(&origin.to_ascii_lowercase())
-            .then_some(origin)
+    fn trusted_origin<'r>(&self, headers: &'r HeaderMap) -> Option<&'r str> {
+        if self.trusted.is_empty() {
+            return None;
+        }
+        let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+        let parsed = SiteOrigin::parse(origin)?;
+        self.trusted.contains(&parsed).then_some(origin)
     }
 
     /// Whether a request may change state.
     pub fn allows(&self, req: &Request) -> bool {
-        if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .map(|h| h.as_bytes())
+            .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
+        self.allows_parts(req.method(), req.headers(), host)
+    }
+
+    /// Whether a request made with `method`, carrying these browser headers and addressed to
+    /// `host`, may change state: the one policy, for requests spa-auth receives and for those
+    /// a proxy asks it about (forward auth).
+    pub fn allows_parts(&self, method: &Method, headers: &HeaderMap, host: Option<&[u8]>) -> bool {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
             return true;
         }
-        let trusted = self.trusted_origin(req).is_some();
-        let origin = req.headers().get(header::ORIGIN);
+        let trusted = self.trusted_origin(headers).is_some();
+        let origin = headers.get(header::ORIGIN);
         if let (Some(public), Some(origin)) = (&self.public, origin) {
             let origin = origin.to_str().ok().and_then(SiteOrigin::parse);
             return trusted || origin.as_ref() == Some(public);
         }
-        match req.headers().get("sec-fetch-site").map(|v| v.as_bytes()) {
+        match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
             Some(b"same-origin" | b"none") => return true,
             Some(_) => return trusted,
             None => {}
@@ -110,11 +131,6 @@ impl CrossOrigin {
         let Some(origin) = origin else {
             return true;
         };
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .map(|h| h.as_bytes())
-            .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
         let origin_host = origin
             .as_bytes()
             .strip_prefix(b"https://")
@@ -151,7 +167,7 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let cors_origin = self
             .policy
-            .trusted_origin(&req)
+            .trusted_origin(req.headers())
             .and_then(|o| HeaderValue::from_str(o).ok());
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key("access-control-request-method");
@@ -251,6 +267,18 @@ mod tests {
             o("https://auth.example.com"),
             o("https://auth.example.com:8443")
         );
+        // A trusted origin written with its default port is the one browsers send without.
+        let p = CrossOrigin::new(&["https://App.example.com:443/".into()], None);
+        let h = |o: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::ORIGIN,
+                HeaderValue::from_str(o).expect("a header value"),
+            );
+            h
+        };
+        assert!(p.trusted_origin(&h("https://app.example.com")).is_some());
+        assert!(p.trusted_origin(&h("http://app.example.com")).is_none());
         for bad in [
             "auth.example.com",
             "ftp://auth.example.com",

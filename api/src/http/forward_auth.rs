@@ -1,0 +1,231 @@
+//! Forward auth: a reverse proxy (nginx `auth_request`, Caddy `forward_auth`, Traefik
+//! `forwardAuth`, Envoy `ext_authz`) asks whether the request it holds may reach the team's
+//! own API, and learns who makes it.
+//!
+//! The answer comes from the same session check as `/api/me` (the cache, the sliding idle
+//! expiry, the security epoch), so an ended session or a revoked role is refused on the very
+//! next proxied request. The original request is held to the same cross-site policy as
+//! spa-auth's own endpoints, so the team's `POST /api/orders` needs no CSRF token either.
+
+use poem::{
+    Request,
+    http::{HeaderMap, Method, header},
+    web::Data,
+};
+use poem_openapi::{ApiResponse, OpenApi, param::Query};
+
+use super::{Tag, client_info};
+use crate::{
+    http::errors::{ApiError, api_errors},
+    http::extractors::SessionAuth,
+    http::state::AppState,
+    users::valid_role,
+};
+
+/// The headers a proxy passes the original method in: Caddy and Traefik send the first, and
+/// nginx has no convention of its own, so the shipped config sends the second.
+const ORIGINAL_METHOD: [&str; 2] = ["x-forwarded-method", "x-original-method"];
+
+#[derive(Debug, ApiResponse)]
+pub enum VerifyOk {
+    /// A live session, allowed this request. No body: the identity is in the headers, each
+    /// value percent-encoded UTF-8 (RFC 3986 unreserved characters, `@` and `:` as they are,
+    /// every other byte as `%XX`), so no header ever carries a control or non-ASCII byte.
+    #[oai(status = 200)]
+    Ok(
+        /// The user's id (a UUID).
+        #[oai(header = "X-Auth-User-Id")]
+        String,
+        /// The username, percent-encoded.
+        #[oai(header = "X-Auth-Username")]
+        String,
+        /// The email address, percent-encoded; empty when the user has none.
+        #[oai(header = "X-Auth-Email")]
+        String,
+        /// The user's roles, each percent-encoded, comma-separated; empty when none.
+        #[oai(header = "X-Auth-Roles")]
+        String,
+        /// The session's id, as `/api/auth/sessions` lists it.
+        #[oai(header = "X-Auth-Session-Id")]
+        String,
+        /// Sent when this request extended the session's idle lifetime: a proxy relays it
+        /// to the browser so that the cookie lives as long as the session.
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+api_errors! {
+    /// Errors of forward auth.
+    VerifyError {
+        plain: [
+            400 BadRequest "The original method (`X-Forwarded-Method`, `X-Original-Method`) is not an HTTP method (`bad_request`): a proxy misconfiguration, refused loudly.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie; a proxy relays it.",
+            403 Forbidden "The original request is a cross-site state-changing request from a browser (`csrf_rejected`), or the user has none of the roles asked for (`forbidden`).",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+pub struct ForwardAuthApi;
+
+#[OpenApi]
+impl ForwardAuthApi {
+    /// Verify a proxied request
+    ///
+    /// For reverse proxies in front of your own API. Answers 200 with the identity headers
+    /// when the request's session is live, the user has one of the `role`s asked for (if
+    /// any), and the original request (its method in `X-Forwarded-Method` or
+    /// `X-Original-Method`, and the browser's `Origin`, `Sec-Fetch-Site`, `Host` or
+    /// `X-Forwarded-Host`) passes the cross-site policy. Slides the idle expiry like
+    /// `/api/me`.
+    #[oai(
+        path = "/api/auth/verify",
+        method = "get",
+        operation_id = "verifySession",
+        tag = "Tag::ForwardAuth"
+    )]
+    async fn verify(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        /// Roles that may pass, any of them (repeat the parameter for several). None: any
+        /// logged-in user passes. A name no role can have is a gate nobody passes.
+        role: Query<Option<Vec<String>>>,
+    ) -> Result<VerifyOk, VerifyError> {
+        Ok(verify(
+            req,
+            &state,
+            auth,
+            role.0.as_deref().unwrap_or_default(),
+        )?)
+    }
+}
+
+fn verify(
+    req: &Request,
+    state: &AppState,
+    auth: SessionAuth,
+    roles: &[String],
+) -> Result<VerifyOk, ApiError> {
+    // A role no user can have (a typo such as `?role=admin staff`) is a gate nobody passes,
+    // as an impossible username is a user nobody is; the log says why everyone is refused.
+    if let Some(bad) = roles.iter().find(|r| !valid_role(r)) {
+        tracing::warn!(role = %bad.escape_debug(), "forward auth asked for a role no user can have");
+    }
+    let SessionAuth { current, token } = auth;
+    let user = &current.user;
+    let method = original_method(req.headers())?;
+    let host = original_host(req.headers());
+    if !state
+        .cross_origin
+        .allows_parts(&method, req.headers(), host)
+    {
+        let ip = client_info(req, state.trust_proxy).ip;
+        tracing::info!(target: "audit", event = "csrf_rejected", forwarded = true, method = %method, user_id = %user.id, ip);
+        return Err(ApiError::CsrfRejected);
+    }
+    if !roles.is_empty() && !roles.iter().any(|r| user.roles.0.contains(r)) {
+        return Err(ApiError::Forbidden);
+    }
+    let cookie = current
+        .renewed
+        .then(|| state.sessions.cookie(&token, current.session.expires_at));
+    let role_list: Vec<String> = user.roles.0.iter().map(|r| header_safe(r)).collect();
+    Ok(VerifyOk::Ok(
+        user.id.to_string(),
+        header_safe(&user.username),
+        header_safe(&user.email),
+        role_list.join(","),
+        current.session.id.to_string(),
+        cookie,
+    ))
+}
+
+/// The method of the request the proxy holds. Without the header it is taken as a `GET`: a
+/// proxy that sends no method protects only reads, which the shipped configs never do.
+fn original_method(headers: &HeaderMap) -> Result<Method, ApiError> {
+    // Said once per process: a proxy set up without the header leaves its upstream's unsafe
+    // methods without CSRF defence, and nothing else would tell the operator.
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !ORIGINAL_METHOD.iter().any(|n| headers.contains_key(*n))
+        && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            "forward auth got no X-Forwarded-Method or X-Original-Method: the request is taken as a GET, so unsafe methods behind this proxy get no cross-site check"
+        );
+    }
+    let mut method = Method::GET;
+    for name in ORIGINAL_METHOD {
+        let Some(value) = headers.get(name) else {
+            continue;
+        };
+        let parsed = Method::from_bytes(value.as_bytes())
+            .map_err(|_| ApiError::BadRequest(format!("{name}: not an HTTP method")))?;
+        // Two headers that disagree: judge the request by the one that needs the check.
+        if !matches!(parsed, Method::GET | Method::HEAD | Method::OPTIONS) {
+            method = parsed;
+        }
+    }
+    Ok(method)
+}
+
+/// The host the browser addressed. A proxy may send the subrequest with its own `Host` (nginx
+/// does unless told otherwise) and the browser's in `X-Forwarded-Host`. Either way a forged
+/// request cannot choose it: a cross-site page cannot set custom headers without a CORS
+/// preflight, which spa-auth answers only for trusted origins.
+fn original_host(headers: &HeaderMap) -> Option<&[u8]> {
+    headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .map(|h| h.as_bytes())
+}
+
+/// Percent-encodes every byte but RFC 3986's unreserved characters, `@` and `:`: an ASCII
+/// username or email arrives as it is, anything else as `%XX` that every URL decoder reads
+/// back (`+` too is encoded, so form decoders cannot turn it into a space).
+fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@:".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_carry_no_control_or_non_ascii_byte() {
+        assert_eq!(header_safe("alice"), "alice");
+        assert_eq!(
+            header_safe("a.b-c_d~e@example.com"),
+            "a.b-c_d~e@example.com"
+        );
+        assert_eq!(header_safe("zoë"), "zo%C3%AB");
+        assert_eq!(header_safe("a+b c%,\r\n"), "a%2Bb%20c%25%2C%0D%0A");
+        assert_eq!(header_safe(""), "");
+    }
+
+    #[test]
+    fn an_unsafe_original_method_wins_over_a_safe_one() {
+        let mut h = HeaderMap::new();
+        assert_eq!(original_method(&h).ok(), Some(Method::GET));
+        h.insert("x-original-method", "POST".parse().expect("a header value"));
+        h.insert("x-forwarded-method", "GET".parse().expect("a header value"));
+        assert_eq!(original_method(&h).ok(), Some(Method::POST));
+        h.insert(
+            "x-forwarded-method",
+            "GE T".parse().expect("a header value"),
+        );
+        assert!(original_method(&h).is_err());
+    }
+}
