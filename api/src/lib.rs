@@ -95,7 +95,8 @@
 //!
 //! [`SpaAuth::authenticate`] takes the request's headers as the `http` crate's `HeaderMap`
 //! (axum 0.8, hyper 1 and poem 3 all use `http` 1) and returns the live session, if any: an
-//! extractor in a few lines (`examples/axum` has one for axum).
+//! extractor in a few lines (`examples/axum` has one for axum). [`SpaAuth::cross_site_allowed`]
+//! applies spa-auth's cross-site policy to an unsafe method, as `protect` does for poem.
 //!
 //! ```no_run
 //! use spa_auth::{SpaAuth, http_types::HeaderMap};

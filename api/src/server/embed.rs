@@ -4,7 +4,10 @@
 
 use std::{future::Future, time::Duration};
 
-use poem::{Endpoint, Response, http::HeaderMap};
+use poem::{
+    Endpoint, Response,
+    http::{HeaderMap, Method, Uri, header},
+};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
@@ -166,8 +169,8 @@ impl SpaAuth {
     /// cookie, or one of an ended, expired or unknown session: answer 401.
     ///
     /// It makes the same check as spa-auth's own endpoints, from the same cache, and slides
-    /// the idle deadline the same way. It does not judge cross-site requests: with another
-    /// framework that is the host's to do.
+    /// the idle deadline the same way. It does not judge cross-site requests: call
+    /// [`SpaAuth::cross_site_allowed`] too.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -186,6 +189,19 @@ impl SpaAuth {
             current,
             set_cookie,
         }))
+    }
+
+    /// Whether spa-auth's cross-site policy lets this request change state, for frameworks
+    /// other than poem (where [`SpaAuth::protect`] applies it): safe methods always pass; an
+    /// unsafe one from another site, unless from a trusted origin, does not, and deserves 403
+    /// `csrf_rejected`. The same policy as spa-auth's own endpoints.
+    pub fn cross_site_allowed(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        // HTTP/2 carries the host in the URI's authority rather than in a `Host` header.
+        let host = headers
+            .get(header::HOST)
+            .map(|h| h.as_bytes())
+            .or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
+        self.state.cross_origin.allows_parts(method, headers, host)
     }
 
     /// A `Set-Cookie` value that makes the browser drop the session cookie: send it with a

@@ -6,7 +6,7 @@
 use axum::{
     Json, Router,
     extract::{FromRef, FromRequestParts},
-    http::{StatusCode, header::SET_COOKIE, request::Parts},
+    http::{header::SET_COOKIE, request::Parts},
     response::{AppendHeaders, IntoResponse, Response},
     routing::get,
 };
@@ -14,7 +14,8 @@ use serde_json::json;
 use spa_auth::{ApiError, Authenticated, SpaAuth};
 
 /// A request with a live session: an extractor, so a handler that takes it is protected.
-/// Without one it answers 401 with spa-auth's JSON error body and clears the dead cookie.
+/// Without one it answers 401 with spa-auth's JSON error body and clears the dead cookie; an
+/// unsafe method from another site is refused first, 403 `csrf_rejected`, by spa-auth's policy.
 pub struct LoggedIn(pub Authenticated);
 
 impl<S> FromRequestParts<S> for LoggedIn
@@ -26,6 +27,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let spa = SpaAuth::from_ref(state);
+        if !spa.cross_site_allowed(&parts.method, &parts.uri, &parts.headers) {
+            return Err(error(ApiError::CsrfRejected).into_response());
+        }
         let refusal = match spa.authenticate(&parts.headers).await {
             Ok(Some(found)) => return Ok(LoggedIn(found)),
             Ok(None) => {
@@ -39,11 +43,9 @@ where
     }
 }
 
-/// spa-auth's error body, with its status.
+/// spa-auth's error body, with its status (axum and poem share the `http` crate's types).
 fn error(e: ApiError) -> impl IntoResponse {
-    let status =
-        StatusCode::from_u16(e.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(e.body()))
+    (e.status(), Json(e.body()))
 }
 
 /// Who is calling, as spa-auth stores them now.
@@ -57,9 +59,10 @@ async fn whoami(LoggedIn(found): LoggedIn) -> impl IntoResponse {
     )
 }
 
-/// The service: `GET /api/whoami`, for logged-in users only.
+/// The service: `GET /api/whoami`, for logged-in users only; `POST` too, as an unsafe method
+/// a forged cross-site form could send.
 pub fn app(spa: SpaAuth) -> Router {
     Router::new()
-        .route("/api/whoami", get(whoami))
+        .route("/api/whoami", get(whoami).post(whoami))
         .with_state(spa)
 }

@@ -111,3 +111,24 @@ db_test!(
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
+
+db_test!(
+    async fn a_cross_site_post_is_refused_with_csrf_rejected(db) {
+        let spa = spawn_app(db).await;
+        let axum = axum_beside(&spa).await;
+        let token = alice_seen(&spa, &axum).await;
+        let post = |headers: &'static [(&'static str, &'static str)]| {
+            let mut req = spa.client.post(format!("{}/api/whoami", axum.address));
+            req = req.header("cookie", spa.cookie_header(&token));
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            req.send()
+        };
+        let cross_site = &[("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
+        let resp = post(cross_site).await.unwrap();
+        assert_error(resp, StatusCode::FORBIDDEN, "csrf_rejected").await;
+        let resp = post(&[("sec-fetch-site", "same-origin")]).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+);
