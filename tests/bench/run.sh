@@ -4,6 +4,7 @@
 #
 #   tests/bench/run.sh
 #   BENCH_ONLY=timing tests/bench/run.sh     # only the failed-login timing (its section of RESULTS.md)
+#   BENCH_ONLY=throughput tests/bench/run.sh # everything but the timing (which keeps its last run)
 #
 # Environment: SPA_AUTH_TEST_PG (PostgreSQL server to create a fresh database on; default
 # postgres://postgres@127.0.0.1:5432/test), BENCH_DURATION (each wrk run; default 8s),
@@ -177,11 +178,11 @@ if [ "$ONLY" != timing ]; then
 p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG" "$PGDB")
   bench_backend postgres "$PGURL"
 fi
-if [ -n "$BEFORE_BIN" ]; then
+if [ -n "$BEFORE_BIN" ] && [ "$ONLY" != throughput ]; then
   put timing.before_bin "\"${BENCH_TIMING_BEFORE_LABEL:-$BEFORE_BIN}\""
   bench_timing before "$BEFORE_BIN"
 fi
-bench_timing after "$BIN"
+[ "$ONLY" = throughput ] || bench_timing after "$BIN"
 put load.after "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
 if [ "$ONLY" = timing ]; then
@@ -190,6 +191,12 @@ if [ "$ONLY" = timing ]; then
   { printf '%s\n\n' "$KEPT"; python3 "$BENCH_DIR/report.py" "$RES" "$CORES" --timing-only; } >"$WORK/RESULTS.md"
   mv "$WORK/RESULTS.md" "$BENCH_DIR/RESULTS.md"
   sed -n '/^## Failed-login timing/,$p' "$BENCH_DIR/RESULTS.md"
+elif [ "$ONLY" = throughput ]; then
+  # The timing section of the last run stays as it was, below the new throughput tables.
+  KEPT=$(sed -n '/^## Failed-login timing/,$p' "$BENCH_DIR/RESULTS.md")
+  { python3 "$BENCH_DIR/report.py" "$RES" "$CORES"; printf '\n%s\n' "$KEPT"; } >"$WORK/RESULTS.md"
+  mv "$WORK/RESULTS.md" "$BENCH_DIR/RESULTS.md"
+  cat "$BENCH_DIR/RESULTS.md"
 else
   python3 "$BENCH_DIR/report.py" "$RES" "$CORES" >"$BENCH_DIR/RESULTS.md"
   cat "$BENCH_DIR/RESULTS.md"
