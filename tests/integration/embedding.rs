@@ -76,10 +76,18 @@ db_test!(
     async fn with_the_background_the_cache_is_used_and_a_session_the_cli_ended_is_refused_next(db) {
         let host = host(db, Background::Run).await;
         let token = alice(&host).await;
+        // The cache is used from the watcher's first successful poll on, which a loaded
+        // machine may take a moment to run.
+        let cache = host.spa.state().sessions.cache();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !cache.is_usable() {
+            assert!(tokio::time::Instant::now() < deadline, "the watcher never polled");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         for _ in 0..3 {
             assert_eq!(whoami(&host, &token).await.status(), StatusCode::OK);
         }
-        assert_eq!(host.spa.state().sessions.cache().len(), 1, "the session was not cached");
+        assert_eq!(cache.len(), 1, "the session was not cached");
 
         host.cli(&["sessions", "revoke", "alice"]).await;
 
