@@ -243,7 +243,8 @@ async fn replace_password(
         sessions::end_sessions(&txn, user.id, Which::All, Reason::PasswordChanged).await?;
         let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
         txn.commit().await?;
-        state.sessions.forget_user(user.id);
+        // "Done" must mean the old cookies are refused everywhere, not just here.
+        state.sessions.settle(user.id).await;
         let user = user::Model {
             password_hash: Some(hash),
             ..user

@@ -8,7 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::sessions::{Reason, Which, bump_epoch, end_sessions};
+use crate::sessions::{Reason, Which, bump_epoch, end_sessions, registry::settle_everywhere};
 
 pub const MAX_USERNAME: usize = 150;
 
@@ -172,7 +172,8 @@ pub async fn replace_password_hash_if_unchanged<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// Replaces the password hash and ends every session of the user, in one transaction.
+/// Replaces the password hash and ends every session of the user, in one transaction; returns
+/// once every live instance has dropped what it cached about the user.
 pub async fn set_password_hash(
     db: &DatabaseConnection,
     user: user::Model,
@@ -186,10 +187,12 @@ pub async fn set_password_hash(
     let user = active.update(&txn).await?;
     end_sessions(&txn, id, Which::All, Reason::PasswordChanged).await?;
     txn.commit().await?;
+    settle_everywhere(db, id).await;
     Ok(user)
 }
 
-/// Activates or deactivates; deactivation ends every session of the user.
+/// Activates or deactivates; deactivation ends every session of the user. Returns once every
+/// live instance has dropped what it cached about the user.
 pub async fn set_active(
     db: &DatabaseConnection,
     user: user::Model,
@@ -207,11 +210,13 @@ pub async fn set_active(
         end_sessions(&txn, id, Which::All, Reason::Deactivated).await?;
     }
     txn.commit().await?;
+    settle_everywhere(db, id).await;
     Ok(user)
 }
 
 /// Adds or removes a role. Sessions are not ended, but the epoch moves so that nothing
-/// cached about them outlives the change. Returns whether anything changed.
+/// cached about them outlives the change; returns once every live instance has dropped what
+/// it cached. Returns whether anything changed.
 pub async fn change_role(
     db: &DatabaseConnection,
     user: user::Model,
@@ -237,6 +242,7 @@ pub async fn change_role(
     active.update(&txn).await?;
     bump_epoch(&txn, id).await?;
     txn.commit().await?;
+    settle_everywhere(db, id).await;
     tracing::info!(target: "audit", event = "role_changed", user_id = %id, role, granted = grant);
     Ok(true)
 }

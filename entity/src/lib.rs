@@ -1,5 +1,7 @@
 //! SeaORM entities shared by the service and its migrations' tests.
 
+pub mod instance;
+pub mod invalidation_ack;
 pub mod login_throttle;
 pub mod server_secret;
 pub mod session;

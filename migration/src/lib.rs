@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_create_users_and_sessions;
 mod m20261130_000001_create_server_secret;
+mod m20261130_000002_create_instance_registry;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_create_users_and_sessions::Migration),
             Box::new(m20261130_000001_create_server_secret::Migration),
+            Box::new(m20261130_000002_create_instance_registry::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use sea_orm::EntityTrait;
 use spa_auth::sessions::{
     bump_epoch,
-    cache::{DbHealth, watch},
+    cache::{DbHealth, WatchSettings, watch},
 };
 use spa_auth_tests::db_test;
 
@@ -23,7 +23,7 @@ db_test!(
             d.db.clone(),
             sessions.cache().clone(),
             DbHealth::new(true),
-            Duration::from_millis(10),
+            WatchSettings::polling(Duration::from_millis(10)),
         ));
         // Polls that find no change keep the entry: eviction is about the epoch, not time.
         tokio::time::sleep(Duration::from_millis(100)).await;

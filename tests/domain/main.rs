@@ -20,7 +20,7 @@ use spa_auth::{
     services::Services,
     sessions::{
         ClientInfo, SameSite, SessionSettings, Sessions, Token,
-        cache::{DbHealth, watch},
+        cache::{DbHealth, WatchSettings, watch},
     },
     throttle::{Throttle, ThrottleSettings},
     users,
@@ -39,6 +39,8 @@ pub fn session_settings() -> SessionSettings {
         session_cache_ttl: Duration::from_secs(60),
         session_cache_max: 100_000,
         invalidation_poll: Duration::from_millis(50),
+        invalidation_push: spa_auth::sessions::Push::Auto,
+        invalidation_safety_poll: Duration::from_secs(1),
     }
 }
 
@@ -97,7 +99,12 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
     .await
     .expect("cannot connect");
     migrate(&conn).await.expect("cannot migrate");
-    let poll = session.invalidation_poll;
+    let postgres = db == Db::Postgres;
+    let watch_settings = WatchSettings {
+        poll: session.invalidation_poll,
+        safety_poll: session.invalidation_safety_poll,
+        push: session.push_on(postgres).expect("push setting"),
+    };
     let services = Services {
         db: conn.clone(),
         sessions: Sessions::new(conn.clone(), session),
@@ -110,7 +117,7 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
         conn.clone(),
         cache.clone(),
         DbHealth::new(true),
-        poll,
+        watch_settings,
     )));
     let usable = eventually(|| {
         let cache = cache.clone();

@@ -23,6 +23,7 @@ mod embedding;
 mod forward_auth;
 mod forwarded;
 mod hygiene;
+mod invalidation;
 mod limits;
 mod metrics;
 mod proptests;

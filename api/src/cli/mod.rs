@@ -13,7 +13,7 @@ use crate::{
     database::DatabaseSettings,
     server::ServeSettings,
     server::{self, Application},
-    sessions::{Reason, Which, end_sessions, purge_expired},
+    sessions::{Reason, Which, end_sessions, purge_expired, registry::settle_everywhere},
     telemetry::{self, LogFormat},
     users,
 };
@@ -125,7 +125,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let db = open(&db).await?;
             let user = users::get_by_username(&db, &username).await?;
             let n = end_sessions(&db, user.id, Which::All, Reason::Revoked).await?;
-            settle().await;
+            // Returns once every running instance has dropped the sessions from its cache.
+            settle_everywhere(&db, user.id).await;
             println!("ended {n} sessions of {username}");
             Ok(())
         }
@@ -178,16 +179,4 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
     }
     app.run_until(server::shutdown_signal()).await?;
     Ok(())
-}
-
-/// Waits until every running instance has seen a change this command made: each polls for
-/// changed users every `SPA_AUTH_INVALIDATION_POLL` (50 ms by default), so two intervals
-/// suffice. Returning only then means "deactivated" is true for the very next request
-/// anywhere, not just eventually.
-pub(super) async fn settle() {
-    let poll = std::env::var("SPA_AUTH_INVALIDATION_POLL")
-        .ok()
-        .and_then(|v| humantime::parse_duration(&v).ok())
-        .unwrap_or(std::time::Duration::from_millis(50));
-    tokio::time::sleep(crate::sessions::cache::propagation_bound(poll)).await;
 }

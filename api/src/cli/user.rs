@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal};
 
 use clap::Subcommand;
 
-use super::{CliError, open, settle};
+use super::{CliError, open};
 use crate::{
     database::DatabaseSettings,
     passwords::{Password, PasswordSettings, Passwords, check_new_password},
@@ -137,7 +137,6 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
             check_new_password(pw.expose(), &user.username)?;
             let hash = Passwords::new(&password)?.hash(&pw).await?;
             users::set_password_hash(&db, user, hash).await?;
-            settle().await;
             tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
             println!("password set; every session of {username} has ended");
         }
@@ -168,7 +167,6 @@ async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Resu
     let db = open(db).await?;
     let user = users::get_by_username(&db, username).await?;
     users::set_active(&db, user, active).await?;
-    settle().await;
     if active {
         println!("{username} can log in again");
     } else {
@@ -190,7 +188,6 @@ async fn change_role(
     let db = open(db).await?;
     let user = users::get_by_username(&db, username).await?;
     let changed = users::change_role(&db, user, role, grant).await?;
-    settle().await;
     match (changed, grant) {
         (false, true) => println!("{username} already has role {role}"),
         (false, false) => println!("{username} does not have role {role}"),

@@ -24,7 +24,10 @@ use crate::{
     passwords::Passwords,
     server::settings::{SettingsError, SpaAuthSettings},
     services::Services,
-    sessions::{Current, Sessions, cache::DbHealth},
+    sessions::{
+        Current, Sessions,
+        cache::{DbHealth, WatchSettings},
+    },
     throttle::Throttle,
 };
 
@@ -82,7 +85,7 @@ pub struct SpaAuth {
     state: AppState,
     limits: BodyLimits,
     purge_interval: Duration,
-    invalidation_poll: Duration,
+    watch: WatchSettings,
     decoy_refresh: Duration,
 }
 
@@ -95,6 +98,11 @@ impl SpaAuth {
         settings: SpaAuthSettings,
     ) -> Result<Self, BuildError> {
         settings.validate()?;
+        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let push = settings
+            .session
+            .push_on(postgres)
+            .map_err(SettingsError::from)?;
         database::migrate(&db).await?;
         let services = Services {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
@@ -119,14 +127,19 @@ impl SpaAuth {
                 timeout: settings.body_timeout,
             },
             purge_interval: settings.purge_interval,
-            invalidation_poll: settings.session.invalidation_poll,
+            watch: WatchSettings {
+                poll: settings.session.invalidation_poll,
+                safety_poll: settings.session.invalidation_safety_poll,
+                push,
+            },
             decoy_refresh: settings.password.decoy_refresh,
         })
     }
 
     /// The work spa-auth needs done while it serves, as one future that never ends: the
-    /// cache watcher (which makes another instance's or the CLI's revocation reach this
-    /// process within two polls), the purge of expired sessions and login counters, and the
+    /// cache watcher (which applies another instance's or the CLI's revocation as PostgreSQL
+    /// pushes it, or within two polls, and tells the instance registry so that the revoking
+    /// side can wait for it), the purge of expired sessions and login counters, and the
     /// survey behind the login decoys. Spawn it (`tokio::spawn(spa.background())`) and abort
     /// it at shutdown.
     ///
@@ -139,7 +152,7 @@ impl SpaAuth {
             state.db.clone(),
             state.sessions.cache().clone(),
             state.health.clone(),
-            self.invalidation_poll,
+            self.watch,
         );
         let decoys = crate::passwords::decoy::refresh_loop(
             state.db.clone(),

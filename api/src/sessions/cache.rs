@@ -37,28 +37,48 @@ struct Entry {
     fetched: Instant,
 }
 
+/// How long this instance remembers the latest epoch it learnt of a user, so that a session
+/// read from the database just before a change cannot be cached after the change was applied.
+const REMEMBER_EPOCHS: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct Inner {
+    entries: HashMap<Vec<u8>, Entry>,
+    /// The newest epoch of each recently changed user, and when it was learnt.
+    latest: HashMap<Uuid, (i64, Instant)>,
+}
+
 pub struct SessionCache {
-    entries: RwLock<HashMap<Vec<u8>, Entry>>,
-    /// False until the watcher's first successful poll, and while it cannot reach the database.
+    inner: RwLock<Inner>,
+    /// False until the watcher's first successful poll, and while it cannot reach the database
+    /// or has lost its listening connection.
     usable: AtomicBool,
     ttl: Duration,
     max_entries: usize,
+    /// This process's name in the instance registry (`sessions::registry`).
+    instance_id: Uuid,
 }
 
 impl SessionCache {
     /// A `ttl` of zero disables caching. The cache is bypassed until [`watch`] first polls.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         SessionCache {
-            entries: RwLock::new(HashMap::new()),
+            inner: RwLock::new(Inner::default()),
             usable: AtomicBool::new(false),
             ttl,
             max_entries,
+            instance_id: Uuid::new_v4(),
         }
     }
 
     /// Whether the cache is in use: the watcher has polled successfully, and its last poll did.
     pub fn is_usable(&self) -> bool {
         self.usable.load(Ordering::Acquire)
+    }
+
+    /// This instance's id in the registry of instances.
+    pub fn instance_id(&self) -> Uuid {
+        self.instance_id
     }
 
     fn enabled(&self) -> bool {
@@ -70,8 +90,8 @@ impl SessionCache {
         if !self.enabled() {
             return None;
         }
-        let entries = self.entries.read().ok()?;
-        let e = entries.get(token_hash)?;
+        let inner = self.inner.read().ok()?;
+        let e = inner.entries.get(token_hash)?;
         (e.fetched.elapsed() < self.ttl).then(|| (e.session.clone(), e.user.clone()))
     }
 
@@ -79,13 +99,20 @@ impl SessionCache {
         if !self.enabled() {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
+        if let Ok(mut inner) = self.inner.write() {
+            // Read from the database before a change this instance has applied since: caching
+            // it now would bring back what the change dropped.
+            if let Some((latest, _)) = inner.latest.get(&user.id)
+                && *latest > user.security_epoch
+            {
+                return;
+            }
             // A flood of distinct valid sessions must not grow memory without bound; starting
             // over is cheap, since every entry can be read again from the database.
-            if entries.len() >= self.max_entries {
-                entries.clear();
+            if inner.entries.len() >= self.max_entries {
+                inner.entries.clear();
             }
-            entries.insert(
+            inner.entries.insert(
                 token_hash,
                 Entry {
                     session,
@@ -97,40 +124,76 @@ impl SessionCache {
     }
 
     pub fn forget(&self, token_hash: &[u8]) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(token_hash);
+        if let Ok(mut inner) = self.inner.write() {
+            inner.entries.remove(token_hash);
         }
     }
 
     /// Drops every entry of a user: called by this instance right after it changed the user.
     pub fn forget_user(&self, user_id: Uuid) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, e| e.user.id != user_id);
+        if let Ok(mut inner) = self.inner.write() {
+            inner.entries.retain(|_, e| e.user.id != user_id);
         }
     }
 
-    /// Drops entries cached under an epoch other than the user's current one.
-    fn forget_stale(&self, current: &HashMap<Uuid, i64>) {
-        if current.is_empty() {
+    /// Applies users' new epochs: drops every entry cached under an older one, and refuses
+    /// such entries from now on.
+    pub fn apply(&self, changes: &[(Uuid, i64)]) {
+        if changes.is_empty() {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
-            entries.retain(|_, e| {
-                current
-                    .get(&e.user.id)
-                    .is_none_or(|epoch| *epoch == e.user.security_epoch)
-            });
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
+        let now = Instant::now();
+        let mut news = false;
+        for &(user_id, epoch) in changes {
+            let known = inner.latest.get(&user_id).map(|(e, _)| *e);
+            if known.is_none_or(|known| known < epoch) {
+                inner.latest.insert(user_id, (epoch, now));
+                news = true;
+            }
+        }
+        if !news {
+            return;
+        }
+        let latest = &inner.latest;
+        let stale = |e: &Entry| {
+            latest
+                .get(&e.user.id)
+                .is_some_and(|(epoch, _)| *epoch > e.user.security_epoch)
+        };
+        let stale_keys: Vec<Vec<u8>> = inner
+            .entries
+            .iter()
+            .filter(|(_, e)| stale(e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale_keys {
+            inner.entries.remove(&k);
+        }
+        if inner.latest.len() > 1_000 {
+            inner
+                .latest
+                .retain(|_, (_, learnt)| learnt.elapsed() < REMEMBER_EPOCHS);
         }
     }
 
     fn clear(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.clear();
+        if let Ok(mut inner) = self.inner.write() {
+            inner.entries.clear();
         }
     }
 
+    /// Turns the cache off (emptied and bypassed); returns whether it was on.
+    fn turn_off(&self) -> bool {
+        let was = self.usable.swap(false, Ordering::AcqRel);
+        self.clear();
+        was
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.read().map(|e| e.len()).unwrap_or(0)
+        self.inner.read().map(|i| i.entries.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,54 +235,155 @@ pub fn propagation_bound(poll: Duration) -> Duration {
     poll * 2 + Duration::from_millis(20)
 }
 
-/// Polls for users whose epoch moved, forever. See the module documentation.
+/// How the watcher learns of changes made elsewhere.
+#[derive(Clone, Copy, Debug)]
+pub struct WatchSettings {
+    /// Poll interval when changes are not pushed: push off, or its connection down.
+    pub poll: Duration,
+    /// Poll interval while changes are pushed: the safety net.
+    pub safety_poll: Duration,
+    /// Listen for pushed changes (PostgreSQL only).
+    pub push: bool,
+}
+
+impl WatchSettings {
+    /// Polling only, every `poll`.
+    pub fn polling(poll: Duration) -> Self {
+        WatchSettings {
+            poll,
+            safety_poll: poll,
+            push: false,
+        }
+    }
+}
+
+/// Keeps the cache honest, forever. See the module documentation.
+///
+/// With push on, the cache is in use only while the listening connection is up *and* a poll
+/// made after it started listening has succeeded: a change missed while it was down is found
+/// by that catch-up poll, and anything cached before the loss was dropped with it.
 pub async fn watch(
     db: DatabaseConnection,
     cache: Arc<SessionCache>,
     health: DbHealth,
-    every: Duration,
+    settings: WatchSettings,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pushed = match settings.push {
+        true => Some(super::listener::spawn(&db)),
+        false => None,
+    };
+    // Polling alone keeps the cache honest when nothing is pushed.
+    let mut listening = pushed.is_none();
+    let mut registry = super::registry::Reporter::new(cache.instance_id());
     let mut since = Utc::now().timestamp_millis() - OVERLAP_MS;
+    let mut next_poll = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
-        let started = Utc::now().timestamp_millis();
-        let mut changed = changed_since(&db, since).await;
-        if changed.is_err() {
-            // One broken pooled connection (left over from a restart, say) is not an outage:
-            // the pool drops it, and a second try on a fresh one decides.
-            changed = changed_since(&db, since).await;
-        }
-        match changed {
-            Ok(rows) => {
-                if !cache.usable.swap(true, Ordering::AcqRel) {
-                    tracing::info!("invalidation poll answered; session cache in use");
-                }
-                cache.forget_stale(&rows.into_iter().collect());
-                if !health.is_up() {
-                    health.set(true);
-                }
-                since = started - OVERLAP_MS;
+        let event = tokio::select! {
+            event = next_event(&mut pushed) => Some(event),
+            _ = tokio::time::sleep_until(next_poll) => None,
+        };
+        match event {
+            Some(Event::Listening) => {
+                listening = true;
+                // The catch-up poll, at once: it alone can turn the cache back on.
+                next_poll = tokio::time::Instant::now();
             }
-            Err(e) => {
-                let outage = crate::database::is_outage(&e);
-                if cache.usable.swap(false, Ordering::AcqRel) {
-                    match outage {
-                        true => {
-                            tracing::warn!(error = %e, "database unreachable; session cache emptied and bypassed")
-                        }
-                        false => {
-                            tracing::error!(error = %e, "invalidation poll failed; session cache emptied and bypassed")
-                        }
+            Some(Event::Changed(first)) => {
+                let mut changes = vec![first];
+                if let Some(p) = pushed.as_mut() {
+                    changes.extend(p.drain_changes());
+                }
+                cache.apply(&changes);
+                registry.acknowledge(&db, &changes).await;
+            }
+            Some(Event::Lost(why)) => {
+                listening = false;
+                if cache.turn_off() {
+                    tracing::warn!(error = %why, "invalidation listener lost; session cache emptied and bypassed until it is back");
+                }
+                registry.report(&db, false).await;
+            }
+            None => {
+                let ok = poll(&db, &cache, &health, &mut registry, &mut since, listening).await;
+                let period = match (ok, listening && pushed.is_some()) {
+                    (true, true) => settings.safety_poll,
+                    _ => settings.poll,
+                };
+                next_poll = tokio::time::Instant::now() + period;
+            }
+        }
+        registry.heartbeat(&db, cache.enabled()).await;
+    }
+}
+
+/// What the listening connection reports to the watcher.
+pub(super) enum Event {
+    /// `LISTEN` is in place: every change from now on will be pushed.
+    Listening,
+    Changed((Uuid, i64)),
+    /// The connection is gone; changes may be missed until it is back.
+    Lost(String),
+}
+
+async fn next_event(pushed: &mut Option<super::listener::Pushed>) -> Event {
+    match pushed {
+        Some(p) => p.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One poll for users whose epoch moved; returns whether it succeeded.
+async fn poll(
+    db: &DatabaseConnection,
+    cache: &SessionCache,
+    health: &DbHealth,
+    registry: &mut super::registry::Reporter,
+    since: &mut i64,
+    listening: bool,
+) -> bool {
+    if listening && !cache.is_usable() {
+        // Before the poll that turns the cache on: an operation that committed after this
+        // registration reads it and waits for us, one that committed before is in the poll.
+        registry.report(db, !cache.ttl.is_zero()).await;
+    }
+    let started = Utc::now().timestamp_millis();
+    let mut changed = changed_since(db, *since).await;
+    if changed.is_err() {
+        // One broken pooled connection (left over from a restart, say) is not an outage:
+        // the pool drops it, and a second try on a fresh one decides.
+        changed = changed_since(db, *since).await;
+    }
+    match changed {
+        Ok(rows) => {
+            cache.apply(&rows);
+            registry.acknowledge(db, &rows).await;
+            if listening && !cache.usable.swap(true, Ordering::AcqRel) {
+                tracing::info!("invalidation poll answered; session cache in use");
+            }
+            if !health.is_up() {
+                health.set(true);
+            }
+            *since = started - OVERLAP_MS;
+            true
+        }
+        Err(e) => {
+            let outage = crate::database::is_outage(&e);
+            if cache.turn_off() {
+                match outage {
+                    true => {
+                        tracing::warn!(error = %e, "database unreachable; session cache emptied and bypassed")
+                    }
+                    false => {
+                        tracing::error!(error = %e, "invalidation poll failed; session cache emptied and bypassed")
                     }
                 }
-                cache.clear();
-                // A poll the database answered with a refusal (a fault of ours, not an outage)
-                // shows it reachable: API calls must not all become 503s. The cache stays
-                // bypassed all the same, since it cannot be kept honest.
-                health.set(!outage);
             }
+            registry.report(db, false).await;
+            // A poll the database answered with a refusal (a fault of ours, not an outage)
+            // shows it reachable: API calls must not all become 503s. The cache stays
+            // bypassed all the same, since it cannot be kept honest.
+            health.set(!outage);
+            false
         }
     }
 }

@@ -4,8 +4,8 @@
 use chrono::Utc;
 use entity::{session, user};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -52,30 +52,44 @@ impl Reason {
 /// The one way sessions end before their time: every trigger (logout, logout everywhere,
 /// password change, deactivation, operator revocation) comes through here, so none can skip
 /// a step that a later cache depends on. It bumps the user's security epoch and deletes the
-/// rows in the caller's transaction, and audits the reason.
+/// rows in one transaction (a savepoint inside the caller's), and audits the reason.
 ///
 /// The epoch moves *first*: that UPDATE takes the user's row lock, which every transaction
 /// that opens a session also takes first (`authentication`), conditioned on the epoch it
 /// verified against. So an ending and a login never interleave: either the login commits
 /// first and this DELETE, a later statement, sees and removes its session, or the login
-/// waits for the lock and then finds the epoch moved.
-pub async fn end_sessions<C: ConnectionTrait>(
+/// waits for the lock and then finds the epoch moved. One transaction, because the pushed
+/// notification is delivered at its commit: an instance that drops its entries then must
+/// not be able to read the sessions back before they are deleted.
+pub async fn end_sessions<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: Uuid,
     which: Which,
     reason: Reason,
 ) -> Result<u64, DbErr> {
-    bump_epoch(db, user_id).await?;
+    Ok(end_sessions_at(db, user_id, which, reason).await?.0)
+}
+
+/// [`end_sessions`], also returning the user's new epoch.
+pub(super) async fn end_sessions_at<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    user_id: Uuid,
+    which: Which,
+    reason: Reason,
+) -> Result<(u64, i64), DbErr> {
+    let txn = db.begin().await?;
+    let epoch = bump_epoch(&txn, user_id).await?;
     let query = session::Entity::delete_many().filter(session::Column::UserId.eq(user_id));
     let query = match which {
         Which::One(id) => query.filter(session::Column::Id.eq(id)),
         Which::AllBut(id) => query.filter(session::Column::Id.ne(id)),
         Which::All => query,
     };
-    let ended = query.exec(db).await?.rows_affected;
+    let ended = query.exec(&txn).await?.rows_affected;
+    txn.commit().await?;
     crate::telemetry::metrics::METRICS.sessions_ended(ended);
     tracing::info!(target: "audit", event = "sessions_ended", %user_id, reason = reason.as_str(), count = ended);
-    Ok(ended)
+    Ok((ended, epoch))
 }
 
 /// Whether a session still exists; read in a transaction that holds its user's row lock, the
@@ -85,9 +99,14 @@ pub async fn exists<C: ConnectionTrait>(db: &C, session_id: Uuid) -> Result<bool
     Ok(session::Entity::find_by_id(session_id).count(db).await? > 0)
 }
 
-/// Marks everything cached about a user's sessions as stale. Called for every change of what
-/// a session may do, including role changes that end no session.
-pub async fn bump_epoch<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<(), DbErr> {
+/// Marks everything cached about a user's sessions as stale, and returns the user's new
+/// epoch. Called for every change of what a session may do, including role changes that end
+/// no session.
+///
+/// On PostgreSQL it also pushes the change to every instance (`NOTIFY`, see
+/// `sessions::listener`) in the caller's transaction: PostgreSQL delivers it only if that
+/// commits, and only once the whole transaction is visible.
+pub async fn bump_epoch<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<i64, DbErr> {
     user::Entity::update_many()
         .col_expr(
             user::Column::SecurityEpoch,
@@ -100,7 +119,20 @@ pub async fn bump_epoch<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<(),
         .filter(user::Column::Id.eq(user_id))
         .exec(db)
         .await?;
-    Ok(())
+    // Under the row lock the UPDATE took: no other change can move it in between.
+    let epoch = super::registry::current_epoch(db, user_id).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [
+                super::listener::CHANNEL.into(),
+                super::listener::payload(user_id, epoch).into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(epoch)
 }
 
 pub async fn purge_expired(db: &DatabaseConnection) -> Result<u64, DbErr> {

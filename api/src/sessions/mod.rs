@@ -2,11 +2,13 @@
 
 pub mod cache;
 mod invalidation;
+mod listener;
+pub mod registry;
 mod settings;
 mod token;
 
 pub use invalidation::{Reason, Which, bump_epoch, end_sessions, exists, purge_expired};
-pub use settings::{SameSite, SessionSettings, SettingsError};
+pub use settings::{Push, SameSite, SessionSettings, SettingsError};
 pub use token::Token;
 
 use std::sync::Arc;
@@ -180,12 +182,39 @@ impl Sessions {
         }))
     }
 
-    /// Ends sessions through [`end_sessions`] and drops the user's cached entries here at
-    /// once, so the very next request on this instance is refused.
+    /// Ends sessions through [`end_sessions`], drops the user's cached entries here at once,
+    /// and returns only once every other live instance has dropped them too
+    /// ([`registry::wait_applied`]): the very next request anywhere is refused.
     pub async fn end(&self, user_id: Uuid, which: Which, reason: Reason) -> Result<u64, DbErr> {
-        let ended = end_sessions(&self.db, user_id, which, reason).await;
+        match invalidation::end_sessions_at(&self.db, user_id, which, reason).await {
+            Ok((ended, epoch)) => {
+                self.applied_here(user_id, epoch).await;
+                Ok(ended)
+            }
+            Err(e) => {
+                // Whether it committed is unknown: nothing cached may outlive it.
+                self.cache.forget_user(user_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// After a change of the user committed elsewhere in this process (a password change
+    /// through `authentication`, say): drops this instance's entries at once and waits until
+    /// every other live instance has dropped its own.
+    pub async fn settle(&self, user_id: Uuid) {
         self.cache.forget_user(user_id);
-        ended
+        match registry::current_epoch(&self.db, user_id).await {
+            Ok(epoch) => self.applied_here(user_id, epoch).await,
+            Err(e) => tracing::warn!(%user_id, error = %e, "cannot read the epoch to wait for"),
+        }
+    }
+
+    async fn applied_here(&self, user_id: Uuid, epoch: i64) {
+        self.cache.forget_user(user_id);
+        self.cache.apply(&[(user_id, epoch)]);
+        let me = self.cache.instance_id();
+        registry::wait_applied(&self.db, user_id, epoch, Some(me)).await;
     }
 
     /// Drops this instance's cached entries of a user after a change made elsewhere in this

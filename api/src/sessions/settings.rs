@@ -5,6 +5,16 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// Whether changes are pushed to every instance (PostgreSQL `LISTEN`/`NOTIFY`) or only polled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Push {
+    /// On for PostgreSQL, off for SQLite (one machine, one file: the poll is cheap there).
+    Auto,
+    /// Requires PostgreSQL.
+    On,
+    Off,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SameSite {
     Lax,
@@ -44,9 +54,17 @@ pub struct SessionSettings {
     #[arg(long, env = "SPA_AUTH_SESSION_CACHE_MAX", default_value_t = 100_000)]
     pub session_cache_max: usize,
     /// How often each instance asks the database which users' sessions changed elsewhere
-    /// (other instances, the CLI). Bounds how stale another instance's cache can be.
+    /// (other instances, the CLI) when changes are not pushed to it: with push off, and while
+    /// its listening connection is down.
     #[arg(long, env = "SPA_AUTH_INVALIDATION_POLL", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub invalidation_poll: Duration,
+    /// Push changes to every instance at once with PostgreSQL `LISTEN`/`NOTIFY`: `auto` (on for
+    /// PostgreSQL, off for SQLite), `on` or `off`.
+    #[arg(long, env = "SPA_AUTH_INVALIDATION_PUSH", value_enum, default_value_t = Push::Auto)]
+    pub invalidation_push: Push,
+    /// How often each instance still polls while changes are pushed to it: the safety net.
+    #[arg(long, env = "SPA_AUTH_INVALIDATION_SAFETY_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub invalidation_safety_poll: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -71,6 +89,12 @@ pub enum SettingsError {
         "invalidation poll must be between 1ms and 5s (it bounds how long another instance may serve an ended session)"
     )]
     InvalidationPoll,
+    #[error("the safety-net poll must be between 1ms and 60s")]
+    InvalidationSafetyPoll,
+    #[error(
+        "SPA_AUTH_INVALIDATION_PUSH=on needs PostgreSQL (LISTEN/NOTIFY); SQLite polls (use auto or off)"
+    )]
+    PushNeedsPostgres,
 }
 
 impl SessionSettings {
@@ -98,6 +122,21 @@ impl SessionSettings {
         if self.invalidation_poll.is_zero() || self.invalidation_poll > Duration::from_secs(5) {
             return Err(SettingsError::InvalidationPoll);
         }
+        if self.invalidation_safety_poll.is_zero()
+            || self.invalidation_safety_poll > Duration::from_secs(60)
+        {
+            return Err(SettingsError::InvalidationSafetyPoll);
+        }
         Ok(())
+    }
+
+    /// Whether changes are pushed on this database, or the settings ask for the impossible.
+    pub fn push_on(&self, postgres: bool) -> Result<bool, SettingsError> {
+        match (self.invalidation_push, postgres) {
+            (Push::Off, _) => Ok(false),
+            (Push::Auto, postgres) => Ok(postgres),
+            (Push::On, true) => Ok(true),
+            (Push::On, false) => Err(SettingsError::PushNeedsPostgres),
+        }
     }
 }
