@@ -195,8 +195,25 @@ pub async fn until_refused(
     since: Instant,
     give_up: Duration,
 ) -> Refusal {
+    until_refused_every(server, token, since, give_up, Duration::ZERO).await
+}
+
+/// [`until_refused`], pausing `pause` between requests: on a small machine, polling flat out
+/// takes the CPU the instances need to apply the change, and measures the test, not them.
+pub async fn until_refused_every(
+    server: &Server,
+    token: &str,
+    since: Instant,
+    give_up: Duration,
+    pause: Duration,
+) -> Refusal {
     let mut last_accepted_sent = None;
+    let mut first = true;
     loop {
+        if !first && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        first = false;
         let sent = since.elapsed();
         let status = me_status(server, token).await;
         let at = since.elapsed();

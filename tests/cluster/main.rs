@@ -19,6 +19,7 @@ use std::{
 
 use harness::*;
 use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use spa_auth_tests::{Api, Db, TestDb, cli_ok, client};
 
 /// How soon another instance must refuse an ended session.
@@ -217,6 +218,186 @@ async fn scale_out_three_instances_see_every_change_within_the_bound() {
         "a deactivated user logged in"
     );
 
+    for s in &servers {
+        s.assert_no_panic();
+    }
+}
+
+/// p50, p99 and max of some durations, in milliseconds.
+fn percentiles(mut ds: Vec<Duration>) -> (f64, f64, f64) {
+    ds.sort();
+    let at = |q: f64| {
+        let i = ((ds.len() as f64 - 1.0) * q).round() as usize;
+        ds[i].as_secs_f64() * 1e3
+    };
+    (at(0.5), at(0.99), at(1.0))
+}
+
+/// Between two requests of the propagation measurement: 2 cores run three debug-build
+/// instances, PostgreSQL and this test.
+const POLL_PAUSE: Duration = Duration::from_millis(1);
+
+/// Rounds not counted: each instance's pool opens its connections during the first ones.
+const WARM_UP: usize = 3;
+
+/// What [`measure_propagation`] found.
+struct Propagation {
+    /// From the commit of a change made behind the instances' backs (no waiting) to the first
+    /// refusal on another instance, per instance and round: an upper bound.
+    first_refused: Vec<Duration>,
+    /// When the last request still accepted was sent, after that commit: a lower bound.
+    last_accepted: Vec<Duration>,
+    /// How long a logout through an instance took to answer (it waits for every instance).
+    logout: Vec<Duration>,
+}
+
+/// Ends sessions `rounds` times, each cached on `others`, and measures how soon they refuse
+/// them: once changed directly in the database (the CLI's or another process's path, with no
+/// wait), once by a logout through `origin` (after which the very next request must be
+/// refused everywhere).
+async fn measure_propagation(
+    db_url: &str,
+    origin: &Server,
+    others: &[&Server],
+    rounds: usize,
+) -> Propagation {
+    let conn = sea_orm::Database::connect(db_url).await.unwrap();
+    let mut p = Propagation {
+        first_refused: Vec::new(),
+        last_accepted: Vec::new(),
+        logout: Vec::new(),
+    };
+    for round in 0..rounds + WARM_UP {
+        if round == WARM_UP {
+            p = Propagation {
+                first_refused: Vec::new(),
+                last_accepted: Vec::new(),
+                logout: Vec::new(),
+            };
+        }
+        let t = origin
+            .api()
+            .login_ok("carol", "correct horse battery")
+            .await;
+        warm(others, &t).await;
+        let hash = spa_auth_tests::sha256(&t);
+        let session = entity::session::Entity::find()
+            .filter(entity::session::Column::TokenHash.eq(hash))
+            .one(&conn)
+            .await
+            .unwrap()
+            .expect("the session");
+        let ended = spa_auth::sessions::end_sessions(
+            &conn,
+            session.user_id,
+            spa_auth::sessions::Which::One(session.id),
+            spa_auth::sessions::Reason::Revoked,
+        )
+        .await
+        .unwrap();
+        let committed = Instant::now();
+        assert_eq!(ended, 1);
+        let polls = others
+            .iter()
+            .map(|s| until_refused_every(s, &t, committed, Duration::from_secs(2), POLL_PAUSE));
+        for r in futures_join_all(polls).await {
+            if std::env::var_os("PROPAGATION_DEBUG").is_some() {
+                println!("round: {r:?}");
+            }
+            p.first_refused.push(r.first_refused);
+            p.last_accepted
+                .push(r.last_accepted_sent.unwrap_or_default());
+        }
+
+        let t = origin
+            .api()
+            .login_ok("carol", "correct horse battery")
+            .await;
+        warm(others, &t).await;
+        let started = Instant::now();
+        let resp = origin.api().logout(Some(&t)).await;
+        p.logout.push(started.elapsed());
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        let t = &t;
+        let checks = others
+            .iter()
+            .map(|s| async move { (s.name.clone(), me_status(s, t).await) });
+        for (name, status) in futures_join_all(checks).await {
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{name} served a session on the very next request after the logout answered"
+            );
+        }
+    }
+    p
+}
+
+fn report_propagation(mode: &str, p: &Propagation) {
+    let (p50, p99, max) = percentiles(p.first_refused.clone());
+    println!(
+        "propagation ({mode}): first refusal after the commit p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms ({} samples)",
+        p.first_refused.len()
+    );
+    let (p50, p99, max) = percentiles(p.last_accepted.clone());
+    println!(
+        "propagation ({mode}): last accepted request sent after the commit p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+    );
+    let (p50, p99, max) = percentiles(p.logout.clone());
+    println!(
+        "propagation ({mode}): logout answered (waiting for every instance) p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+    );
+}
+
+/// Three instances on one PostgreSQL database, with `extra` arguments.
+async fn three(db_url: &str, extra: &[&str], logs: &std::path::Path) -> Vec<Server> {
+    let mut servers: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Server::spawn(n, db_url, extra, logs))
+        .collect();
+    for s in &mut servers {
+        s.ready().await;
+    }
+    // Until each instance's cache is in use, every check reads the database and proves
+    // nothing: wait for the first poll (and, with push, the listener) everywhere.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    servers
+}
+
+/// The target of issue 13: with push, another instance refuses an ended session within
+/// 10 ms (p99) of the commit.
+const PUSH_P99_LIMIT: Duration = Duration::from_millis(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_pushed_changes_reach_three_instances_within_ten_milliseconds() {
+    let db = TestDb::create(Db::Postgres).await;
+    let logs = tempfile::tempdir().unwrap();
+    create_user(&db.url, "carol", "correct horse battery").await;
+    let servers = three(&db.url, &[], logs.path()).await;
+    let [a, b, c] = [&servers[0], &servers[1], &servers[2]];
+    let p = measure_propagation(&db.url, a, &[b, c], 30).await;
+    report_propagation("push", &p);
+    let (_, p99, _) = percentiles(p.last_accepted.clone());
+    assert!(
+        p99 <= PUSH_P99_LIMIT.as_secs_f64() * 1e3,
+        "an instance accepted an ended session {p99:.1} ms (p99) after the commit"
+    );
+    for s in &servers {
+        s.assert_no_panic();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_polling_only_still_refuses_on_the_next_request_after_a_logout() {
+    let db = TestDb::create(Db::Postgres).await;
+    let logs = tempfile::tempdir().unwrap();
+    create_user(&db.url, "carol", "correct horse battery").await;
+    let servers = three(&db.url, &["--invalidation-push", "off"], logs.path()).await;
+    let [a, b, c] = [&servers[0], &servers[1], &servers[2]];
+    let p = measure_propagation(&db.url, a, &[b, c], 30).await;
+    report_propagation("polling every 50 ms", &p);
+    let (_, _, max) = percentiles(p.last_accepted.clone());
+    assert!(max <= PROPAGATION_LIMIT.as_secs_f64() * 1e3);
     for s in &servers {
         s.assert_no_panic();
     }

@@ -186,7 +186,7 @@ impl SessionCache {
     }
 
     /// Turns the cache off (emptied and bypassed); returns whether it was on.
-    fn turn_off(&self) -> bool {
+    pub(super) fn turn_off(&self) -> bool {
         let was = self.usable.swap(false, Ordering::AcqRel);
         self.clear();
         was
@@ -269,7 +269,7 @@ pub async fn watch(
     settings: WatchSettings,
 ) {
     let mut pushed = match settings.push {
-        true => Some(super::listener::spawn(&db)),
+        true => Some(super::listener::spawn(&db, cache.clone())),
         false => None,
     };
     // Polling alone keeps the cache honest when nothing is pushed.
@@ -289,22 +289,29 @@ pub async fn watch(
                 next_poll = tokio::time::Instant::now();
             }
             Some(Event::Changed(first)) => {
+                // Already applied to the cache by the listening task; acknowledged here in
+                // one write for all that arrived meanwhile.
                 let mut changes = vec![first];
                 if let Some(p) = pushed.as_mut() {
                     changes.extend(p.drain_changes());
                 }
-                cache.apply(&changes);
                 registry.acknowledge(&db, &changes).await;
             }
-            Some(Event::Lost(why)) => {
+            Some(Event::Lost { why, was_on }) => {
                 listening = false;
-                if cache.turn_off() {
+                // Turned off (and emptied) by the listening task already.
+                if was_on || cache.turn_off() {
                     tracing::warn!(error = %why, "invalidation listener lost; session cache emptied and bypassed until it is back");
                 }
                 registry.report(&db, false).await;
             }
             None => {
                 let ok = poll(&db, &cache, &health, &mut registry, &mut since, listening).await;
+                // The listening connection may have been lost while the poll ran: its task
+                // turned the cache off before this poll turned it on again.
+                if ok && listening && pushed.as_ref().is_some_and(|p| !p.connected()) {
+                    cache.turn_off();
+                }
                 let period = match (ok, listening && pushed.is_some()) {
                     (true, true) => settings.safety_poll,
                     _ => settings.poll,
@@ -320,9 +327,11 @@ pub async fn watch(
 pub(super) enum Event {
     /// `LISTEN` is in place: every change from now on will be pushed.
     Listening,
+    /// A change, already applied to the cache.
     Changed((Uuid, i64)),
-    /// The connection is gone; changes may be missed until it is back.
-    Lost(String),
+    /// The connection is gone; changes may be missed until it is back. The cache was turned
+    /// off already; `was_on` says whether it had been on.
+    Lost { why: String, was_on: bool },
 }
 
 async fn next_event(pushed: &mut Option<super::listener::Pushed>) -> Event {

@@ -7,7 +7,13 @@
 //! has a one-connection pool of its own with the options of the service's pool: it holds its
 //! connection for good, and must not take one from the requests.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{
     DatabaseConnection,
@@ -16,7 +22,7 @@ use sea_orm::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::cache::Event;
+use super::cache::{Event, SessionCache};
 
 /// The channel every instance listens on; the payload is `<user id>:<new epoch>`.
 pub const CHANNEL: &str = "spa_auth_invalidation";
@@ -41,6 +47,8 @@ pub(super) struct Pushed {
     /// Changes received after a `Lost` or `Listening` in the same batch, kept in order.
     held: Option<Event>,
     closed: bool,
+    /// Whether the listening connection is up, as the listening task last knew it.
+    connected: Arc<AtomicBool>,
 }
 
 impl Drop for Pushed {
@@ -50,6 +58,11 @@ impl Drop for Pushed {
 }
 
 impl Pushed {
+    /// Whether the listening connection is up right now.
+    pub(super) fn connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
     pub(super) async fn next(&mut self) -> Event {
         if let Some(event) = self.held.take() {
             return event;
@@ -63,7 +76,10 @@ impl Pushed {
             // once, so that the cache stays off.
             None => {
                 self.closed = true;
-                Event::Lost("the listening task ended".into())
+                Event::Lost {
+                    why: "the listening task ended".into(),
+                    was_on: false,
+                }
             }
         }
     }
@@ -83,14 +99,18 @@ impl Pushed {
     }
 }
 
-/// Starts listening on `db`'s PostgreSQL server.
-pub(super) fn spawn(db: &DatabaseConnection) -> Pushed {
+/// Starts listening on `db`'s PostgreSQL server. Changes are applied to `cache` right here,
+/// as they arrive, and a lost connection turns it off right here too: the watcher, which
+/// then acknowledges them in the registry, may be busy with the database for a while.
+pub(super) fn spawn(db: &DatabaseConnection, cache: Arc<SessionCache>) -> Pushed {
     let options = (*db.get_postgres_connection_pool().connect_options()).clone();
     let acquire = db
         .get_postgres_connection_pool()
         .options()
         .get_acquire_timeout();
     let (tx, events) = mpsc::unbounded_channel();
+    let connected = Arc::new(AtomicBool::new(false));
+    let up = connected.clone();
     let task = tokio::spawn(async move {
         let mut failing = false;
         loop {
@@ -104,11 +124,17 @@ pub(super) fn spawn(db: &DatabaseConnection) -> Pushed {
             match listen(&pool).await {
                 Ok(mut listener) => {
                     failing = false;
+                    up.store(true, Ordering::SeqCst);
                     if tx.send(Event::Listening).is_err() {
                         return;
                     }
-                    let lost = relay(&mut listener, &tx).await;
-                    if tx.send(Event::Lost(lost)).is_err() {
+                    let lost = relay(&mut listener, &cache, &tx).await;
+                    // Before anything else: notifications are being missed from now on. The
+                    // flag first, so that a poll finishing meanwhile cannot turn the cache
+                    // back on (see `cache::poll`).
+                    up.store(false, Ordering::SeqCst);
+                    let was_on = cache.turn_off();
+                    if tx.send(Event::Lost { why: lost, was_on }).is_err() {
                         return;
                     }
                 }
@@ -128,6 +154,7 @@ pub(super) fn spawn(db: &DatabaseConnection) -> Pushed {
         task,
         held: None,
         closed: false,
+        connected,
     }
 }
 
@@ -142,11 +169,16 @@ async fn listen(pool: &sea_orm::sqlx::PgPool) -> Result<PgListener, sea_orm::sql
 }
 
 /// Hands every notification to the watcher until the connection is lost; returns why.
-async fn relay(listener: &mut PgListener, tx: &mpsc::UnboundedSender<Event>) -> String {
+async fn relay(
+    listener: &mut PgListener,
+    cache: &SessionCache,
+    tx: &mpsc::UnboundedSender<Event>,
+) -> String {
     loop {
         match listener.try_recv().await {
             Ok(Some(n)) => match parse(n.payload()) {
                 Some(change) => {
+                    cache.apply(&[change]);
                     if tx.send(Event::Changed(change)).is_err() {
                         return "the watcher stopped".into();
                     }
