@@ -3,12 +3,17 @@
 //! A session check must cost close to nothing, yet ending a session must take effect at once.
 //! Both hold because every change to what a user's sessions may do moves the user's security
 //! epoch (see `sessions::end_sessions` and `sessions::bump_epoch`):
-//! - on the instance that made the change, the user's entries are dropped before it answers;
+//! - on the instance that made the change, the user's entries are dropped before it answers,
+//!   and it answers only once every other live instance has dropped them (`registry`);
+//! - on PostgreSQL the change is pushed (`listener`) and every instance drops the user's older
+//!   entries as it arrives;
 //! - every instance polls for users whose epoch moved recently (one indexed query every
-//!   `invalidation_poll`, 50 ms by default) and drops entries cached under an older epoch;
+//!   `invalidation_poll`, 50 ms by default, or every `invalidation_safety_poll` while changes
+//!   are pushed) and drops entries cached under an older epoch;
 //! - when that poll fails, the database is unreachable: the cache is emptied and bypassed
 //!   until a poll succeeds again, so nothing is ever served from a cache that cannot be
-//!   invalidated;
+//!   invalidated; a lost listening connection does the same, until it listens again and a
+//!   poll made since has caught up with what it missed;
 //! - a new cache starts bypassed, and is used only once the watcher's first poll succeeded: a
 //!   process that never runs the watcher (a host application that forgot spa-auth's background
 //!   work) reads every session from the database, and so never serves an ended one.

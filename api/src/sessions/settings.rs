@@ -47,7 +47,8 @@ pub struct SessionSettings {
     pub session_refresh_interval: Duration,
     /// How long this instance may answer a session check from memory before reading the
     /// database again, as a safety net; ended sessions are dropped from the cache at once
-    /// here and within `invalidation_poll` elsewhere. `0s` turns the cache off.
+    /// here, and elsewhere as the change is pushed (or within `invalidation_poll`). `0s` turns
+    /// the cache off.
     #[arg(long, env = "SPA_AUTH_SESSION_CACHE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub session_cache_ttl: Duration,
     /// Most sessions cached per instance.
