@@ -203,6 +203,10 @@ mod tests {
         assert_eq!(d.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(d.session.cookie_name, "__Host-session");
         assert_eq!(d.session.invalidation_poll, Duration::from_millis(50));
+        assert_eq!(d.session.invalidation_push, sessions::Push::Auto);
+        assert_eq!(d.session.invalidation_safety_poll, Duration::from_secs(1));
+        assert_eq!(d.session.push_on(true), Ok(true));
+        assert_eq!(d.session.push_on(false), Ok(false));
         assert_eq!(d.purge_interval, Duration::from_secs(3600));
         assert!(SpaAuthSettings::default().validate().is_ok());
     }

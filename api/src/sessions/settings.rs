@@ -131,7 +131,8 @@ impl SessionSettings {
         Ok(())
     }
 
-    /// Whether changes are pushed on this database, or the settings ask for the impossible.
+    /// Whether changes are pushed on this database (`postgres`: it is PostgreSQL), or the
+    /// settings ask for the impossible.
     pub fn push_on(&self, postgres: bool) -> Result<bool, SettingsError> {
         match (self.invalidation_push, postgres) {
             (Push::Off, _) => Ok(false),
