@@ -29,5 +29,6 @@ mod proptests;
 mod races;
 mod roles;
 mod spa;
+mod stuck_database;
 mod throttling;
 mod timing;
