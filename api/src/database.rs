@@ -114,7 +114,11 @@ pub struct DatabaseSettings {
     /// Connections in the pool of this instance.
     #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
-    /// How long a request waits for a database connection before answering 503.
+    /// How long a request waits on the database before answering 503: for a pooled
+    /// connection, and then for each statement (PostgreSQL's `statement_timeout`; on SQLite,
+    /// for a lock another connection holds). One setting for both, since to a client either
+    /// is the same stuck database; statements of this service take milliseconds, so a bound
+    /// that suits the connection wait suits them too. Migrations are not bounded.
     #[arg(long, env = "SPA_AUTH_DB_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub db_timeout: Duration,
 }
