@@ -7,24 +7,37 @@ use clap::Args;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-/// Opens the pool. SQLite runs in WAL mode with a busy timeout, so readers never wait for
-/// the writer and concurrent writers queue instead of failing.
+/// Opens the pool. SQLite runs in WAL mode, so readers never wait for the writer and
+/// concurrent writers queue instead of failing.
+///
+/// `db_timeout` bounds every wait on the database, not only the wait for a pooled
+/// connection: each statement on PostgreSQL (`statement_timeout`, which covers its lock waits),
+/// each lock wait on SQLite (`busy_timeout`; SQLite has no statement timer, and with the file
+/// on this machine only a lock held by another connection makes it wait). A stuck database,
+/// a lock held by a migration or a manual `BEGIN` say, then gets the same quick 503 as an
+/// unreachable one, and the next request after the lock is released goes through.
 pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    let bound = settings.db_timeout;
     let mut opts = ConnectOptions::new(settings.database_url.clone());
     opts.max_connections(settings.db_pool_size)
         .min_connections(1)
-        .connect_timeout(settings.db_timeout)
-        .acquire_timeout(settings.db_timeout)
+        .connect_timeout(bound)
+        .acquire_timeout(bound)
+        // A startup parameter of each PostgreSQL connection: no extra round trip.
+        .statement_timeout(bound)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(bound)
                 .foreign_keys(true)
         });
     Database::connect(opts).await
 }
 
+/// Runs the migrations. On PostgreSQL they run in one transaction without the statement
+/// bound of [`connect`]: a migration may rewrite a large table, and an instance waiting for
+/// another's migration waits as long as it takes, as it did before statements were bounded.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
     if db.get_database_backend() != DbBackend::Postgres {
@@ -33,6 +46,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     // Instances started together would race to create the same tables; the first takes the
     // lock and migrates, the others wait and then find nothing to do.
     let txn = db.begin().await?;
+    // `SET LOCAL` ends with the transaction: the pooled connection gets its bound back.
+    txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+        .await?;
     txn.execute_unprepared("SELECT pg_advisory_xact_lock(7411905613)")
         .await?;
     Migrator::up(&txn, None).await?;
@@ -43,7 +59,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// (waiting may help: 503), as opposed to a query it refused (a bug of ours: 500). Connection,
 /// pool, I/O and protocol failures are outages; so are the server's own "cannot serve" answers:
 /// PostgreSQL's connection (08), resources (53), shutdown (57P), system (58) and contention
-/// (40001, 40P01) classes, and SQLite's busy, locked, out-of-memory, I/O, full and cannot-open.
+/// (40001, 40P01) classes, a statement cancelled (57014: the statement bound of [`connect`] ran
+/// out, or an operator cancelled it) or a lock not granted in time (55P03); and SQLite's busy
+/// (a lock still held when the bound ran out), locked, out-of-memory, I/O, full and cannot-open.
 pub fn is_outage(err: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr, sqlx::Error};
     let sqlx = match err {
@@ -61,7 +79,7 @@ pub fn is_outage(err: &sea_orm::DbErr) -> bool {
         Error::Database(db) => {
             if let Some(pg) = db.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>() {
                 let code = pg.code();
-                ["08", "53", "57P", "58", "40001", "40P01"]
+                ["08", "53", "57P", "58", "40001", "40P01", "57014", "55P03"]
                     .iter()
                     .any(|class| code.starts_with(class))
             } else if db
@@ -96,7 +114,11 @@ pub struct DatabaseSettings {
     /// Connections in the pool of this instance.
     #[arg(long, env = "SPA_AUTH_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
-    /// How long a request waits for a database connection before answering 503.
+    /// How long a request waits on the database before answering 503: for a pooled
+    /// connection, and then for each statement (PostgreSQL's `statement_timeout`; on SQLite,
+    /// for a lock another connection holds). One setting for both, since to a client either
+    /// is the same stuck database; statements of this service take milliseconds, so a bound
+    /// that suits the connection wait suits them too. Migrations are not bounded.
     #[arg(long, env = "SPA_AUTH_DB_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub db_timeout: Duration,
 }

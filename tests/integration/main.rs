@@ -30,5 +30,6 @@ mod proptests;
 mod races;
 mod roles;
 mod spa;
+mod stuck_database;
 mod throttling;
 mod timing;
