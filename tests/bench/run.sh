@@ -34,15 +34,19 @@ if [ "$ONLY" != timing ] && ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 step "building the release binary"
-cargo build --release -p spa-auth --bin spa-auth
+# The ceiling: a bare app on the same poem (tests/bench/ceiling), measured in the same rounds.
+cargo build --release -p spa-auth --bin spa-auth -p spa-auth-bench-ceiling
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spa-auth"
+CEILING_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-ceiling"
 
 WORK=$(mktemp -d)
 RES="$WORK/results"
 PGDB="spa_auth_bench_$$_$RANDOM"
 SERVER_PID=""
+CEILING_PID=""
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  [ -n "$CEILING_PID" ] && kill "$CEILING_PID" 2>/dev/null && wait "$CEILING_PID" 2>/dev/null
   psql "$PG" -qAtc "drop database if exists \"$PGDB\" with (force)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -57,20 +61,25 @@ LOW=(--argon2-memory-kib 8 --argon2-iterations 1)
 # attempt holds its slot until it is decided). Out of reach here, so that they measure hashing.
 UNTHROTTLED=(--throttle-per-pair 100000000 --throttle-per-ip 100000000 --throttle-per-account 100000000)
 
+# wait_port NAME PID: the port the server NAME announced on its stderr ($WORK/NAME.err), as URL
+wait_port() {
+  local name=$1 pid=$2
+  for _ in $(seq 300); do
+    local port
+    port=$(grep -oE 'listening on http://localhost:[0-9]+' "$WORK/$name.err" | grep -oE '[0-9]+$' || true)
+    if [ -n "$port" ]; then URL="http://127.0.0.1:$port"; return; fi
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$name did not start" >&2; exit 1
+}
 # start NAME DATABASE_URL [serve flags...]: sets SERVER_PID and URL; runs $SERVE_BIN if set
 start() {
   local name=$1 db=$2
   shift 2
   "${SERVE_BIN:-$BIN}" serve --bind 127.0.0.1:0 --database-url "$db" "$@" >/dev/null 2>"$WORK/$name.err" &
   SERVER_PID=$!
-  for _ in $(seq 300); do
-    local port
-    port=$(grep -oE 'listening on http://localhost:[0-9]+' "$WORK/$name.err" | grep -oE '[0-9]+$' || true)
-    if [ -n "$port" ]; then URL="http://127.0.0.1:$port"; return; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/$name.err" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "$name did not start" >&2; exit 1
+  wait_port "$name" "$SERVER_PID"
 }
 stop() {
   kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
@@ -108,9 +117,18 @@ bench_backend() {
   echo "  took $((SECONDS - t0)) s" >&2
   json_put "warm.$B" "$(python3 "$BENCH_DIR/bench.py" warm "$URL" "$COOKIES" 16)" # every session cached
   wrk -t2 -c64 -d2s -s "$BENCH_DIR/me.lua" "$URL" >/dev/null
-  # Alternated, three rounds each, so that other load on the machine hits both alike; the
-  # report takes the mean of the rounds.
+  "$CEILING_BIN" 127.0.0.1:0 2>"$WORK/$B-ceiling.err" &
+  CEILING_PID=$!
+  local app_url=$URL
+  wait_port "$B-ceiling" "$CEILING_PID"
+  local ceiling_url=$URL
+  URL=$app_url
+  wrk -t2 -c64 -d1s "$ceiling_url/healthz" >/dev/null
+  # Alternated, three rounds each, so that other load on the machine hits them all alike; the
+  # report takes the mean of the rounds. The ceiling's rounds are the reference of the ratios.
   for round in 1 2 3; do
+    step "$B: bare poem ceiling, GET /healthz (round $round)"
+    wrk_run ceiling "$ceiling_url/healthz" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/summary.lua"
     step "$B: GET /healthz (round $round)"
     wrk_run healthz "$URL/healthz" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/summary.lua"
     step "$B: GET /api/me over $N_SESSIONS sessions (round $round)"
@@ -118,6 +136,7 @@ bench_backend() {
     step "$B: GET /api/auth/verify over $N_SESSIONS sessions (round $round)"
     BENCH_PATH=/api/auth/verify wrk_run verify "$URL" -t2 -c64 -d"$SHORT" -s "$BENCH_DIR/me.lua"
   done
+  kill -TERM "$CEILING_PID"; wait "$CEILING_PID" || true; CEILING_PID=""
   stop
 
   step "$B: logins with the default (OWASP) argon2 parameters"

@@ -6,13 +6,7 @@ use poem_openapi::OpenApiService;
 
 use crate::http::{
     AccountApi, AuthApi, ForwardAuthApi, HealthApi,
-    middleware::{
-        fail_fast::fail_fast_while_db_down,
-        hygiene::hygiene,
-        json_errors::json_errors,
-        limits::{BodyLimits, limit_body, limit_headers},
-        request_span::RequestSpan,
-    },
+    middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
 
@@ -66,20 +60,18 @@ fn with_middleware(
 ) -> impl Endpoint<Output = Response> {
     let health = state.health.clone();
     let cross_origin = state.cross_origin.clone();
-    routes
-        .data(state)
-        .around(move |ep, req| limit_body(ep, req, limits))
-        .around(move |ep, req| fail_fast_while_db_down(ep, req, health.clone()))
-        .with(cross_origin)
-        // Boxed between layers: each generic middleware repeats the type it wraps in its own,
-        // so unboxed the endpoint type grows exponentially and release builds hit the
-        // compiler's recursion limit.
-        .map_to_response()
-        .boxed()
-        .around(crate::http::routes::allow_header)
-        .around(json_errors)
-        .around(limit_headers)
-        // Outermost but for the span, so that every answer carries them, refusals included.
-        .around(hygiene)
-        .with(RequestSpan)
+    Guard {
+        inner: routes.data(state),
+        limits,
+        health,
+    }
+    .with(cross_origin)
+    // Boxed between layers: each generic middleware repeats the type it wraps in its own,
+    // so unboxed the endpoint type grows exponentially and release builds hit the
+    // compiler's recursion limit.
+    .map_to_response()
+    .boxed()
+    // Outermost: the span, the header limit, `Allow`, JSON errors and the hygiene headers,
+    // so that every answer carries them, refusals included (one layer; see its module).
+    .with(RequestSpan)
 }

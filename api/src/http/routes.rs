@@ -2,10 +2,10 @@
 //! place that knows the API's routes, so `Allow`, the metrics route labels, which paths the SPA
 //! may never answer, and the CORS methods all follow a new endpoint without being told.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use poem::{
-    Endpoint, Request, Response,
+    Response,
     http::{HeaderValue, StatusCode, header},
 };
 
@@ -110,16 +110,41 @@ pub(crate) fn is_api_path(path: &str) -> bool {
 /// The metrics label of a request path: its route's template, or one of four fixed labels.
 /// Only labels the code names, never a client's path: the metrics' series stay bounded.
 pub fn metrics_label(path: &str) -> &'static str {
-    if let Some(route) = route(path) {
-        &route.template
-    } else if under_api_prefix(path) {
-        API_OTHER
-    } else if path == SPEC_PATH {
-        SPEC_PATH
-    } else if path.starts_with(DOCS_PATH) {
-        DOCS_PATH
-    } else {
-        SPA
+    PathInfo::of(path).label
+}
+
+/// What the middleware needs to know of a request's path, from one walk of the table: the
+/// edge of every request (`request_span`) asks all three, so it asks once.
+#[derive(Clone, Copy)]
+pub(crate) struct PathInfo {
+    /// See [`metrics_label`].
+    pub label: &'static str,
+    /// See [`is_api_path`].
+    pub is_api: bool,
+    /// The `Allow` of the path's route, when it is one of the API's.
+    pub allow: Option<&'static HeaderValue>,
+}
+
+impl PathInfo {
+    pub fn of(path: &str) -> PathInfo {
+        let route = route(path);
+        let under_api = under_api_prefix(path);
+        let label = if let Some(route) = route {
+            &route.template
+        } else if under_api {
+            API_OTHER
+        } else if path == SPEC_PATH {
+            SPEC_PATH
+        } else if path.starts_with(DOCS_PATH) {
+            DOCS_PATH
+        } else {
+            SPA
+        };
+        PathInfo {
+            label,
+            is_api: route.is_some() || under_api,
+            allow: route.map(|r| &r.allow),
+        }
     }
 }
 
@@ -139,17 +164,13 @@ pub fn cors_methods() -> &'static HeaderValue {
 
 /// Adds `Allow` to a 405 that lacks it, for the API's own paths. RFC 9110 requires it, and
 /// poem's router leaves it out.
-pub async fn allow_header<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
-    let path = req.uri().path().to_owned();
-    let mut resp = ep.get_response(req).await;
+pub(crate) fn add_allow_header(resp: &mut Response, path: &PathInfo) {
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED
         && !resp.headers().contains_key(header::ALLOW)
-        && let Some(route) = route(&path)
+        && let Some(allow) = path.allow
     {
-        resp.headers_mut()
-            .insert(header::ALLOW, route.allow.clone());
+        resp.headers_mut().insert(header::ALLOW, allow.clone());
     }
-    Ok(resp)
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ const BUCKETS: [f64; 12] = [
 
 #[derive(Default)]
 struct Histogram {
+    /// Observations per bucket alone, not cumulative as Prometheus shows them: one increment
+    /// per request rather than one per bucket at or above it. `render` adds them up.
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -26,10 +28,9 @@ struct Histogram {
 impl Histogram {
     fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        // Past the last bound only `count` (the `+Inf` bucket) holds it.
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
@@ -172,8 +173,9 @@ impl Metrics {
                 let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
                 let count = get(&h.count);
                 let _ = writeln!(out, "spa_auth_http_requests_total{{{labels}}} {count}");
+                let mut n = 0;
                 for (i, le) in BUCKETS.iter().enumerate() {
-                    let n = get(&h.buckets[i]);
+                    n += get(&h.buckets[i]);
                     let _ = writeln!(
                         hist,
                         "spa_auth_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"

@@ -1,23 +1,22 @@
 //! Headers every response carries.
 
 use poem::{
-    Endpoint, Request, Response,
-    http::{HeaderValue, header},
+    Response,
+    http::{HeaderName, HeaderValue, header},
 };
 
-/// Headers every response carries; auth answers must never be cached by anyone.
-pub async fn hygiene<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> poem::Result<Response> {
-    let is_api = crate::http::routes::is_api_path(req.uri().path());
-    let mut resp = ep.get_response(req).await;
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+const REFERRER_POLICY: HeaderName = HeaderName::from_static("referrer-policy");
+const X_FRAME_OPTIONS: HeaderName = HeaderName::from_static("x-frame-options");
+
+/// Headers every response carries; auth answers must never be cached by anyone. Applied by
+/// the edge of every request (`request_span`), refusals included.
+pub fn add_hygiene_headers(resp: &mut Response, is_api: bool) {
     let h = resp.headers_mut();
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if is_api {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    Ok(resp)
 }

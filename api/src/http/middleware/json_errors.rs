@@ -1,24 +1,24 @@
 //! Every error is JSON in the Error shape, poem's own included.
 
-use poem::{Endpoint, IntoResponse, Request, Response, http::header};
+use poem::{IntoResponse, Response, http::header};
 
 use crate::http::errors::{ErrorBody, ErrorCode};
 
 /// Every error the server sends is JSON in the Error shape, including the ones poem produces
-/// itself (unknown path, wrong method, unparsable request).
-pub async fn json_errors<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-) -> poem::Result<Response> {
-    let resp = ep.get_response(req).await;
+/// itself (unknown path, wrong method, unparsable request). Only such an error's body is
+/// read: every other response passes untouched, its body still streaming.
+pub async fn json_error(resp: Response) -> Response {
     let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
-        return Ok(resp);
+    if is_json {
+        return resp;
     }
     let (parts, body) = resp.into_parts();
     let detail = body.into_string().await.unwrap_or_default();
@@ -37,5 +37,5 @@ pub async fn json_errors<E: Endpoint>(
             new.headers_mut().append(name.clone(), value.clone());
         }
     }
-    Ok(new)
+    new
 }

@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod fail_fast;
+pub mod guard;
 pub mod hygiene;
 pub mod json_errors;
 pub mod limits;
