@@ -111,8 +111,11 @@ describe("sessions", () => {
 
   it("without a session every one of them is 401", async () => {
     const { client } = newClient();
-    for (const call of [client.listSessions(), client.endOtherSessions(), client.endSession("00000000-0000-0000-0000-000000000000")]) {
-      const e = await spaAuthError(call);
+    // Started one at a time: a rejection that settles before the loop awaits it would be
+    // reported as unhandled, and fail the run even though every assertion passed.
+    const calls = [() => client.listSessions(), () => client.endOtherSessions(), () => client.endSession("00000000-0000-0000-0000-000000000000")];
+    for (const call of calls) {
+      const e = await spaAuthError(call());
       expect([e.status, e.code]).toEqual([401, "not_authenticated"]);
     }
   });
