@@ -97,9 +97,7 @@ impl AuthApi {
     )]
     async fn me(&self, state: Data<&AppState>, auth: SessionAuth) -> Result<MeOk, SessionError> {
         let SessionAuth { current, token } = auth;
-        let cookie = current
-            .renewed
-            .then(|| state.sessions.cookie(&token, current.session.expires_at));
+        let cookie = state.sessions.renewal_cookie(&current, &token);
         Ok(MeOk::Ok(Json(current.user.into()), cookie))
     }
 

@@ -221,10 +221,10 @@ impl<'a> ApiExtractor<'a> for SessionAuth {
         match sessions.authenticate(&token).await {
             Ok(Some(current)) => {
                 if let Some(Renewal(slot)) = req.data::<Renewal>()
-                    && current.renewed
+                    && let Some(cookie) = sessions.renewal_cookie(&current, &token)
                     && let Ok(mut slot) = slot.lock()
                 {
-                    *slot = Some(sessions.cookie(&token, current.session.expires_at));
+                    *slot = Some(cookie);
                 }
                 Ok(SessionAuth { current, token })
             }

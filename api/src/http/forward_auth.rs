@@ -128,12 +128,10 @@ fn verify(
         tracing::info!(target: "audit", event = "csrf_rejected", forwarded = true, method = %method, user_id = %user.id, ip);
         return Err(ApiError::CsrfRejected);
     }
-    if !roles.is_empty() && !roles.iter().any(|r| user.roles.0.contains(r)) {
+    if !roles.is_empty() && !roles.iter().any(|r| current.has_role(r)) {
         return Err(ApiError::Forbidden);
     }
-    let cookie = current
-        .renewed
-        .then(|| state.sessions.cookie(&token, current.session.expires_at));
+    let cookie = state.sessions.renewal_cookie(&current, &token);
     let role_list: Vec<String> = user.roles.0.iter().map(|r| header_safe(r)).collect();
     Ok(VerifyOk::Ok(
         user.id.to_string(),

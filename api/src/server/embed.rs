@@ -6,7 +6,7 @@ use std::{future::Future, time::Duration};
 
 use poem::{
     Endpoint, Response,
-    http::{HeaderMap, Method, Uri, header},
+    http::{HeaderMap, Method, Uri},
 };
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -195,9 +195,7 @@ impl SpaAuth {
         let Some(current) = sessions.authenticate(&token).await? else {
             return Ok(None);
         };
-        let set_cookie = current
-            .renewed
-            .then(|| sessions.cookie(&token, current.session.expires_at));
+        let set_cookie = sessions.renewal_cookie(&current, &token);
         Ok(Some(Authenticated {
             current,
             set_cookie,
@@ -209,12 +207,7 @@ impl SpaAuth {
     /// unsafe one from another site, unless from a trusted origin, does not, and deserves 403
     /// `csrf_rejected`. The same policy as spa-auth's own endpoints.
     pub fn cross_site_allowed(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
-        // HTTP/2 carries the host in the URI's authority rather than in a `Host` header.
-        let host = headers
-            .get(header::HOST)
-            .map(|h| h.as_bytes())
-            .or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
-        self.state.cross_origin.allows_parts(method, headers, host)
+        self.state.cross_origin.allows_request(method, uri, headers)
     }
 
     /// A `Set-Cookie` value that makes the browser drop the session cookie: send it with a

@@ -257,6 +257,14 @@ impl Sessions {
         self.cookie_with(token.expose(), max_age)
     }
 
+    /// The `Set-Cookie` to send when this request slid the session's idle deadline (so the
+    /// browser's cookie lives as long as the session), else none.
+    pub fn renewal_cookie(&self, current: &Current, token: &Token) -> Option<String> {
+        current
+            .renewed
+            .then(|| self.cookie(token, current.session.expires_at))
+    }
+
     /// `Set-Cookie` value that makes the browser drop the session cookie.
     pub fn clear_cookie(&self) -> String {
         self.cookie_with("", 0)

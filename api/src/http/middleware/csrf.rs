@@ -10,7 +10,7 @@ use std::sync::Arc;
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response,
     error::ResponseError,
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
 };
 
 use crate::http::{errors::ApiError, routes};
@@ -102,12 +102,17 @@ impl CrossOrigin {
 
     /// Whether a request may change state.
     pub fn allows(&self, req: &Request) -> bool {
-        let host = req
-            .headers()
+        self.allows_request(req.method(), req.uri(), req.headers())
+    }
+
+    /// [`CrossOrigin::allows`] for a request of any framework on the `http` crate: the host
+    /// is `Host`, or the URI's authority (HTTP/2 carries it there).
+    pub fn allows_request(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> bool {
+        let host = headers
             .get(header::HOST)
             .map(|h| h.as_bytes())
-            .or_else(|| req.uri().authority().map(|a| a.as_str().as_bytes()));
-        self.allows_parts(req.method(), req.headers(), host)
+            .or_else(|| uri.authority().map(|a| a.as_str().as_bytes()));
+        self.allows_parts(method, headers, host)
     }
 
     /// Whether a request made with `method`, carrying these browser headers and addressed to
