@@ -118,10 +118,12 @@
 //! names poem; `http` declares the API; `server` builds and runs it ([`SpaAuth`] lives there,
 //! since it owns the background work); `cli` is the command line.
 
+pub mod accounts;
 pub mod authentication;
 pub mod cli;
 pub mod database;
 pub mod http;
+pub mod mail;
 pub mod passwords;
 pub mod server;
 pub mod services;

@@ -3,7 +3,7 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{passwords::Passwords, sessions::Sessions, throttle::Throttle};
+use crate::{accounts::Accounts, passwords::Passwords, sessions::Sessions, throttle::Throttle};
 
 #[derive(Clone)]
 pub struct Services {
@@ -11,4 +11,5 @@ pub struct Services {
     pub sessions: Sessions,
     pub passwords: Passwords,
     pub throttle: Throttle,
+    pub accounts: Accounts,
 }

@@ -18,6 +18,8 @@ pub enum UserError {
     UsernameTaken(String),
     #[error("username must be 1 to {MAX_USERNAME} characters: letters, digits and @ . + - _ only")]
     InvalidUsername,
+    #[error("another account has this email address")]
+    EmailTaken,
     #[error("no user named {0:?}")]
     NotFound(String),
     #[error(transparent)]
@@ -27,6 +29,42 @@ pub enum UserError {
 /// The unique key of a username: `Alice` and `alice` are the same account.
 pub fn username_key(username: &str) -> String {
     username.to_lowercase()
+}
+
+/// The unique key of an email address: `Alice@Example.com` and `alice@example.com` are one
+/// address (the local part is case-sensitive by the RFC, but no mail system treats it so).
+/// `None` for no address.
+pub fn email_key(email: &str) -> Option<String> {
+    let key = email.trim().to_lowercase();
+    (!key.is_empty()).then_some(key)
+}
+
+/// Gives every user without an email key the key of their address, where no other user has
+/// the same address: after an import of addresses that were never unique (Django's), every
+/// address that can identify one account does, and shared ones identify none.
+pub async fn assign_email_keys<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    use std::collections::HashMap;
+    let all = user::Entity::find().all(db).await?;
+    let mut by_key: HashMap<String, Vec<&user::Model>> = HashMap::new();
+    for u in &all {
+        if let Some(key) = email_key(&u.email) {
+            by_key.entry(key).or_default().push(u);
+        }
+    }
+    let mut assigned = 0;
+    for (key, users) in by_key {
+        if let [only] = users[..]
+            && only.email_key.is_none()
+        {
+            user::Entity::update_many()
+                .col_expr(user::Column::EmailKey, Expr::value(Some(key)))
+                .filter(user::Column::Id.eq(only.id))
+                .exec(db)
+                .await?;
+            assigned += 1;
+        }
+    }
+    Ok(assigned)
 }
 
 /// Django's default rule: letters, digits and `@.+-_`, at most 150 characters.
@@ -46,30 +84,51 @@ pub struct NewUser {
     pub last_name: String,
 }
 
+/// Creates a user an operator vouches for: the address, if any, counts as verified.
 pub async fn create(
     db: &DatabaseConnection,
     new: NewUser,
     password_hash: Option<String>,
 ) -> Result<user::Model, UserError> {
+    create_in(db, new, password_hash, true).await
+}
+
+/// Creates a user in the caller's transaction; `verified` says whether the address counts as
+/// verified already (an operator's word, an invitation mailed to it) or must be proved.
+pub async fn create_in<C: ConnectionTrait>(
+    db: &C,
+    new: NewUser,
+    password_hash: Option<String>,
+    verified: bool,
+) -> Result<user::Model, UserError> {
     if !valid_username(&new.username) {
         return Err(UserError::InvalidUsername);
     }
+    let now = Utc::now();
+    let key = email_key(&new.email);
     let model = user::ActiveModel {
         id: Set(Uuid::new_v4()),
         username_key: Set(username_key(&new.username)),
         username: Set(new.username.clone()),
+        email_verified_at: Set((verified && key.is_some()).then_some(now)),
+        email_key: Set(key),
         email: Set(new.email),
         first_name: Set(new.first_name),
         last_name: Set(new.last_name),
         password_hash: Set(password_hash),
         is_active: Set(true),
-        date_joined: Set(Utc::now()),
+        date_joined: Set(now),
         last_login: Set(None),
         roles: Set(user::Roles::default()),
         security_epoch: Set(0),
         epoch_changed_at: Set(0),
     };
     model.insert(db).await.map_err(|e| match e.sql_err() {
+        // The constraint's name is in the message on both databases: `idx_users_email_key`
+        // on PostgreSQL, `users.email_key` on SQLite.
+        Some(SqlErr::UniqueConstraintViolation(m)) if m.contains("email_key") => {
+            UserError::EmailTaken
+        }
         Some(SqlErr::UniqueConstraintViolation(_)) => UserError::UsernameTaken(new.username),
         _ => UserError::Db(e),
     })

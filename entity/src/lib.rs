@@ -1,8 +1,10 @@
 //! SeaORM entities shared by the service and its migrations' tests.
 
+pub mod account_token;
 pub mod instance;
 pub mod invalidation_ack;
 pub mod login_throttle;
+pub mod mail_outbox;
 pub mod server_secret;
 pub mod session;
 pub mod user;

@@ -12,6 +12,12 @@ pub struct Model {
     #[sea_orm(unique)]
     pub username_key: String,
     pub email: String,
+    /// Lower-cased `email`, unique: one account per address. `None` when the user has no
+    /// address, or shares one with another user from before addresses were unique.
+    #[sea_orm(unique)]
+    pub email_key: Option<String>,
+    /// When the user proved they receive mail at `email`; `None` until then.
+    pub email_verified_at: Option<DateTimeUtc>,
     pub first_name: String,
     pub last_name: String,
     /// PHC string; `None` means the account has no usable password.

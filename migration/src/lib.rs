@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_create_users_and_sessions;
 mod m20261130_000001_create_server_secret;
 mod m20261130_000002_create_instance_registry;
+mod m20261201_000001_accounts_by_email;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_create_users_and_sessions::Migration),
             Box::new(m20261130_000001_create_server_secret::Migration),
             Box::new(m20261130_000002_create_instance_registry::Migration),
+            Box::new(m20261201_000001_accounts_by_email::Migration),
         ]
     }
 }

@@ -111,6 +111,7 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
         // The cheapest argon2 parameters: these tests are about the sequence, not the cost.
         passwords: TestApp::passwords_with(8, 1, 1),
         throttle: Throttle::new(conn.clone(), throttle),
+        accounts: spa_auth::SpaAuthSettings::default().accounts(),
     };
     let cache = services.sessions.cache().clone();
     let watcher = Watcher(tokio::spawn(watch(

@@ -108,6 +108,7 @@ impl SpaAuth {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
             passwords: Passwords::new(&settings.password)?,
             throttle: Throttle::new(db.clone(), settings.throttle.clone()),
+            accounts: settings.accounts(),
             db,
         };
         let state = AppState {

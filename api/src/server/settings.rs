@@ -6,7 +6,9 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 
 use crate::{
+    accounts::AccountSettings,
     database::DatabaseSettings,
+    mail::MailSettings,
     passwords::{self, PasswordSettings},
     sessions::{self, SessionSettings},
     telemetry::LogFormat,
@@ -73,6 +75,10 @@ pub struct ServeSettings {
     pub password: PasswordSettings,
     #[command(flatten)]
     pub throttle: ThrottleSettings,
+    #[command(flatten)]
+    pub accounts: AccountSettings,
+    #[command(flatten)]
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -130,6 +136,8 @@ impl ServeSettings {
             session: self.session.clone(),
             password: self.password.clone(),
             throttle: self.throttle.clone(),
+            accounts: self.accounts.clone(),
+            mail: self.mail.clone(),
             trust_proxy: self.trust_proxy,
             trusted_origins: self.trusted_origins.clone(),
             public_url: self.public_url.clone(),
@@ -151,6 +159,10 @@ pub struct SpaAuthSettings {
     pub password: PasswordSettings,
     /// Login throttling.
     pub throttle: ThrottleSettings,
+    /// Sign-up, email verification and password reset by email.
+    pub accounts: AccountSettings,
+    /// How mail is sent.
+    pub mail: MailSettings,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind your own proxy only).
     pub trust_proxy: bool,
     /// Origins of SPAs served from elsewhere whose unsafe requests pass the CSRF check.
@@ -172,6 +184,15 @@ impl Default for SpaAuthSettings {
 }
 
 impl SpaAuthSettings {
+    /// The account flows' part, with what they need from the rest.
+    pub fn accounts(&self) -> crate::accounts::Accounts {
+        crate::accounts::Accounts {
+            settings: self.accounts.clone(),
+            public_url: self.public_url.clone(),
+            mail: self.mail.enabled(),
+        }
+    }
+
     /// Refuses settings browsers would silently ignore or that contradict each other.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.session.validate()?;

@@ -177,6 +177,7 @@ pub async fn import(
                 }
             }
         }
+        crate::users::assign_email_keys(&txn).await?;
         txn.commit().await?;
     }
     Ok(report)
@@ -239,6 +240,10 @@ fn plan(
                     id: Set(Uuid::new_v4()),
                     username_key: Set(key),
                     username: Set(du.username),
+                    // Django's addresses need not be unique: `assign_email_keys` below gives
+                    // a key to those no other user has.
+                    email_key: Set(None),
+                    email_verified_at: Set((!du.email.is_empty()).then_some(du.date_joined)),
                     email: Set(du.email),
                     first_name: Set(du.first_name),
                     last_name: Set(du.last_name),
@@ -293,6 +298,11 @@ fn update(
         };
     }
     take!(username, du.username);
+    if current.email != du.email {
+        // Imported addresses count as verified; the key is given afresh after the import.
+        model.email_key = Set(None);
+        model.email_verified_at = Set((!du.email.is_empty()).then_some(du.date_joined));
+    }
     take!(email, du.email);
     take!(first_name, du.first_name);
     take!(last_name, du.last_name);
