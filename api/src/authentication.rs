@@ -33,6 +33,13 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("the current password is wrong")]
     WrongPassword,
+    /// The right password, but the address is not verified and the server requires it
+    /// (`SPA_AUTH_REQUIRE_VERIFIED_EMAIL`). Only ever after the right password, so it tells
+    /// nobody but the account's owner anything.
+    #[error(
+        "the email address is not verified yet: follow the link mailed to it, or ask for a new one"
+    )]
+    EmailNotVerified,
     /// The session the change came with was ended meanwhile (by that very change, say).
     #[error("authentication required")]
     SessionEnded,
@@ -84,6 +91,12 @@ pub async fn log_in(
             tracing::info!(target: "audit", event = "login_succeeded", %user_id, %session_id, ip);
             Ok(opened)
         }
+        Ok(Checked::Unverified { user_id }) => {
+            // The right password: the counters clear as for a success, no session opens.
+            state.throttle.succeeded(reservation).await?;
+            tracing::info!(target: "audit", event = "login_unverified_email", %user_id, ip);
+            Err(AuthError::EmailNotVerified)
+        }
         Ok(Checked::Refused { user_id, raced }) => {
             state.throttle.failed(reservation);
             METRICS.login(Login::Failed);
@@ -101,6 +114,9 @@ pub async fn log_in(
 
 enum Checked {
     Opened(Box<Opened>),
+    Unverified {
+        user_id: Uuid,
+    },
     /// Wrong password, unknown or inactive user, or (`raced`) the user changed while the
     /// password was being checked.
     Refused {
@@ -133,6 +149,9 @@ async fn check_and_open(
         }
     };
     let user_id = user.id;
+    if state.accounts.settings.require_verified_email && user.email_verified_at.is_none() {
+        return Ok(Checked::Unverified { user_id });
+    }
     let new_hash = match verified.needs_rehash {
         // The rehash is an upgrade, not a condition of logging in: with every hashing slot
         // taken it waits for the next login.
@@ -256,6 +275,45 @@ async fn replace_password(
         });
     }
     Err(AuthError::Contended)
+}
+
+/// Checks the current password of the user whose session `current` is, before a sensitive
+/// change other than the password itself (a new email address): throttled like a login, so
+/// a stolen session cannot be used to guess the password. Returns the user as stored now.
+pub async fn confirm_password(
+    state: &Services,
+    current: &Current,
+    password: &Password,
+    client: &ClientInfo,
+) -> Result<user::Model, AuthError> {
+    let ip = client.ip.as_deref();
+    let reservation = admit(state, &current.user.username, ip).await?;
+    let result = async {
+        let user = users::find_by_id(&state.db, current.user.id)
+            .await?
+            .filter(|u| u.is_active)
+            .ok_or(AuthError::SessionEnded)?;
+        let stored = user.password_hash.as_deref();
+        let verified = state
+            .passwords
+            .verify(password, stored, &user.username)
+            .await?;
+        match verified.ok && stored.is_some() {
+            true => Ok(user),
+            false => Err(AuthError::WrongPassword),
+        }
+    }
+    .await;
+    match &result {
+        Ok(_) => state.throttle.succeeded(reservation).await?,
+        Err(AuthError::WrongPassword) => {
+            state.throttle.failed(reservation);
+            let user_id = current.user.id;
+            tracing::info!(target: "audit", event = "password_confirmation_failed", %user_id, ip);
+        }
+        Err(_) => state.throttle.release(reservation),
+    }
+    result
 }
 
 /// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had

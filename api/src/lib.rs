@@ -118,6 +118,7 @@
 //! names poem; `http` declares the API; `server` builds and runs it ([`SpaAuth`] lives there,
 //! since it owns the background work); `cli` is the command line.
 
+pub mod account_policy;
 pub mod accounts;
 pub mod authentication;
 pub mod cli;

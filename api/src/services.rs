@@ -3,7 +3,9 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{accounts::Accounts, passwords::Passwords, sessions::Sessions, throttle::Throttle};
+use crate::{
+    account_policy::Accounts, passwords::Passwords, sessions::Sessions, throttle::Throttle,
+};
 
 #[derive(Clone)]
 pub struct Services {

@@ -213,6 +213,42 @@ impl Throttle {
         Ok(())
     }
 
+    /// Counts one request that sends mail or creates an account (`scope`: `reset`, `signup`,
+    /// `resend`) against `subject` (an address, compared ignoring case and stored only as a
+    /// hash) and the client's IP, in the same counters and window as logins, and keeps it:
+    /// `Some(retry_after)` when either limit is reached. Slots are taken before any work, as
+    /// for logins, so a burst of parallel requests is held to the limit.
+    pub async fn hit(
+        &self,
+        scope: &str,
+        subject: &str,
+        ip: Option<&str>,
+        per_subject: u32,
+        per_ip: u32,
+    ) -> Result<Option<u64>, DbErr> {
+        let subject = hex(&Sha256::digest(subject.trim().to_lowercase().as_bytes()));
+        let ip = ip.unwrap_or("unknown");
+        let limits = [
+            (format!("{scope}:{subject}"), per_subject),
+            (format!("{scope}-ip:{ip}"), per_ip),
+        ];
+        let mut held = Vec::with_capacity(limits.len());
+        for (key, limit) in limits {
+            match self.take_slot(&key, limit).await {
+                Ok(Some(window_start)) => held.push((key, window_start)),
+                Ok(None) => {
+                    give_back(&self.db, &held).await;
+                    return Ok(Some(self.retry_after(&key).await?));
+                }
+                Err(e) => {
+                    give_back(&self.db, &held).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Drops counters whose window has ended; run with the session purge.
     pub async fn purge(&self) -> Result<u64, DbErr> {
         let stale = Utc::now().timestamp() - self.window_secs();

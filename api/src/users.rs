@@ -153,6 +153,14 @@ pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<user
     user::Entity::find_by_id(id).one(db).await
 }
 
+/// [`find_by_id`] in the caller's transaction.
+pub async fn find_by_id_in<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<user::Model>, DbErr> {
+    user::Entity::find_by_id(id).one(db).await
+}
+
 pub async fn get_by_username(
     db: &DatabaseConnection,
     username: &str,
@@ -304,6 +312,23 @@ pub async fn change_role(
     settle_everywhere(db, id).await;
     tracing::info!(target: "audit", event = "role_changed", user_id = %id, role, granted = grant);
     Ok(true)
+}
+
+/// Gives a user just created in the caller's transaction its roles (an invitation's).
+pub async fn set_roles_in<C: ConnectionTrait>(
+    db: &C,
+    user: user::Model,
+    roles: Vec<String>,
+) -> Result<user::Model, DbErr> {
+    let mut roles: Vec<String> = roles.into_iter().filter(|r| valid_role(r)).collect();
+    if roles.is_empty() {
+        return Ok(user);
+    }
+    roles.sort();
+    roles.dedup();
+    let mut active: user::ActiveModel = user.into();
+    active.roles = Set(user::Roles(roles));
+    active.update(db).await
 }
 
 /// Role names: short, printable, no spaces.

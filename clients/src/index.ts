@@ -26,6 +26,11 @@ export type SpaAuthErrorCode = ErrorCode | `http_${number}`;
 export type SessionInfo = Schemas["SessionInfo"];
 /** Body of `DELETE /api/auth/sessions`: how many other sessions were ended. */
 export type EndedSessions = Schemas["EndedSessions"];
+/** Body of `POST /api/auth/signup`. */
+export type SignupBody = Schemas["SignupBody"];
+
+/** How sign-up went: `mail_sent` (confirm the address from the mail), or `created` from an invitation (log in next). */
+export type SignupResult = { status: "mail_sent" } | { status: "created"; user: User };
 
 /** The `fetch` the client calls: any standard `fetch` fits. */
 export type FetchLike = (input: Request) => Promise<Response>;
@@ -165,6 +170,23 @@ export interface SpaAuthClient {
    */
   changePassword(currentPassword: string, newPassword: string): Promise<void>;
   /**
+   * Signs up. Open sign-up resolves to `mail_sent` (a link to confirm the address is on its way,
+   * or, if the address has an account, a notice to its owner: the answer cannot tell which);
+   * with `invite` (the token of an invitation link) to `created`. Opens no session: log in next.
+   * 409 `username_taken`; 400 `invalid_email`, `password_rejected`, `invalid_token`; 403 `not_enabled`.
+   */
+  signUp(body: SignupBody): Promise<SignupResult>;
+  /** Verifies an address with the `token` of the mailed link's fragment. 400 `invalid_token`. */
+  verifyEmail(token: string): Promise<void>;
+  /** Mails a new verification link if an account with this address is waiting for one (same answer if none is). */
+  resendVerification(email: string): Promise<void>;
+  /** Mails a password-reset link to the account with this address, if any (same answer if none). */
+  requestPasswordReset(email: string): Promise<void>;
+  /** Sets a new password with the `token` of a reset link; every session ends. 400 `invalid_token`, `password_rejected`. */
+  resetPassword(token: string, newPassword: string): Promise<void>;
+  /** Asks to move the account to `newEmail`: it changes once the link mailed there is used. 403 `wrong_current_password`. */
+  changeEmail(newEmail: string, currentPassword: string): Promise<void>;
+  /**
    * The underlying `openapi-fetch` client, typed from the spec, for operations this layer does not
    * wrap yet. Its calls return `{ data, error, response }`; pass them to {@link unwrap} to throw.
    */
@@ -196,6 +218,26 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
       await unwrap(
         raw.POST("/api/auth/password", { body: { current_password: currentPassword, new_password: newPassword } }),
       );
+    },
+    signUp: async (body) => {
+      const { data, error, response } = await raw.POST("/api/auth/signup", { body });
+      if (!response.ok) throw SpaAuthError.fromResponse(response, error);
+      return response.status === 201 && data !== undefined ? { status: "created", user: data } : { status: "mail_sent" };
+    },
+    verifyEmail: async (token) => {
+      await unwrap(raw.POST("/api/auth/email/verify", { body: { token } }));
+    },
+    resendVerification: async (email) => {
+      await unwrap(raw.POST("/api/auth/email/resend", { body: { email } }));
+    },
+    requestPasswordReset: async (email) => {
+      await unwrap(raw.POST("/api/auth/password-reset", { body: { email } }));
+    },
+    resetPassword: async (token, newPassword) => {
+      await unwrap(raw.POST("/api/auth/password-reset/confirm", { body: { token, new_password: newPassword } }));
+    },
+    changeEmail: async (newEmail, currentPassword) => {
+      await unwrap(raw.POST("/api/auth/email", { body: { new_email: newEmail, current_password: currentPassword } }));
     },
   };
 }

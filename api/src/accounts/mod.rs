@@ -3,70 +3,87 @@
 //! ([`compose`]), so no table ever holds one in the clear.
 
 pub mod compose;
+pub mod email;
+pub mod reset;
+pub mod signup;
 pub mod tokens;
 
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use sea_orm::DbErr;
 
-/// Who may create an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Signup {
-    /// Only an operator (`spa-auth user create`).
-    Closed,
-    /// Anyone, with an address they prove they receive mail at.
-    Open,
-    /// Whoever holds an invitation (`spa-auth invite create EMAIL`), for the invited address.
-    Invite,
+pub use crate::account_policy::{AccountSettings, Accounts, Signup};
+
+use crate::passwords::{PasswordError, PasswordRejected};
+
+/// Why an account flow did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Closed sign-up, or no mail to send links with.
+    #[error("{0}")]
+    NotEnabled(&'static str),
+    #[error("not a valid email address")]
+    InvalidEmail,
+    #[error("username must be 1 to 150 characters: letters, digits and @ . + - _ only")]
+    InvalidUsername,
+    #[error("this username is taken")]
+    UsernameTaken,
+    #[error("another account has this email address")]
+    EmailTaken,
+    /// Unknown, expired, used, or bound to something that changed since it was mailed.
+    #[error("this link is invalid or has expired; ask for a new one")]
+    InvalidToken,
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("too many requests; retry after {retry_after} seconds")]
+    Throttled { retry_after: u64 },
+    #[error(transparent)]
+    Rejected(#[from] PasswordRejected),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Auth(#[from] crate::authentication::AuthError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
 }
 
-#[derive(Args, Clone, Debug)]
-pub struct AccountSettings {
-    /// Who may sign up: `closed` (operators only), `open`, or `invite`. `open` and `invite`
-    /// need mail (`SPA_AUTH_SMTP_URL`).
-    #[arg(long, env = "SPA_AUTH_SIGNUP", value_enum, default_value_t = Signup::Closed)]
-    pub signup: Signup,
-    /// Refuse logins of users who have not verified their address (401 `email_not_verified`,
-    /// only after the right password).
-    #[arg(long, env = "SPA_AUTH_REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = clap::ArgAction::Set)]
-    pub require_verified_email: bool,
-    /// How long a password-reset link works.
-    #[arg(long, env = "SPA_AUTH_RESET_TOKEN_TTL", default_value = "30m", value_parser = humantime::parse_duration)]
-    pub reset_token_ttl: Duration,
-    /// How long an email-verification link works.
-    #[arg(long, env = "SPA_AUTH_VERIFY_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
-    pub verify_token_ttl: Duration,
-    /// How long an invitation works.
-    #[arg(long, env = "SPA_AUTH_INVITE_TTL", default_value = "7days", value_parser = humantime::parse_duration)]
-    pub invite_ttl: Duration,
-    /// Mail-sending requests (reset, resend, sign-up) allowed per address in a throttle window.
-    #[arg(long, env = "SPA_AUTH_MAIL_PER_ADDRESS", default_value_t = 5)]
-    pub mail_per_address: u32,
-    /// Mail-sending requests allowed per client IP in a throttle window.
-    #[arg(long, env = "SPA_AUTH_MAIL_PER_IP", default_value_t = 20)]
-    pub mail_per_ip: u32,
-}
-
-/// The account flows' settings, with what they need from elsewhere.
-#[derive(Clone, Debug)]
-pub struct Accounts {
-    pub settings: AccountSettings,
-    /// Where links point: the public URL, without a trailing slash. `None` when mail is off.
-    pub public_url: Option<String>,
-    /// Whether mail can be sent (`SPA_AUTH_SMTP_URL` is set).
-    pub mail: bool,
-}
-
-impl Accounts {
-    /// A link to `path` of the SPA, with `fragment` after `#`: tokens travel in the fragment,
-    /// which browsers never send to a server, so they reach no log and no `Referer`.
-    pub fn link(&self, path: &str, fragment: Option<(&str, &str)>) -> Option<String> {
-        let base = self.public_url.as_deref()?.trim_end_matches('/');
-        Some(match fragment {
-            Some((k, v)) => format!("{base}{path}#{k}={v}"),
-            None => format!("{base}{path}"),
-        })
+impl From<crate::users::UserError> for AccountError {
+    fn from(e: crate::users::UserError) -> Self {
+        use crate::users::UserError;
+        match e {
+            UserError::UsernameTaken(_) => AccountError::UsernameTaken,
+            UserError::EmailTaken => AccountError::EmailTaken,
+            UserError::InvalidUsername => AccountError::InvalidUsername,
+            UserError::NotFound(_) => AccountError::InvalidToken,
+            UserError::Db(e) => AccountError::Db(e),
+        }
     }
+}
+
+/// `Err(NotEnabled)` unless links can be mailed.
+pub(crate) fn require_mail(accounts: &Accounts) -> Result<(), AccountError> {
+    match accounts.sends_mail() {
+        true => Ok(()),
+        false => Err(AccountError::NotEnabled(
+            "this server sends no mail (SPA_AUTH_SMTP_URL is not set)",
+        )),
+    }
+}
+
+/// Longest address accepted (RFC 5321's limit on a path).
+pub const MAX_EMAIL: usize = 254;
+
+/// An address mail can be sent to: `local@domain.tld`, no display name, no IP literal, no
+/// control characters, at most 254 bytes. Checked by the `email_address` crate (RFC 5322).
+pub fn valid_email(email: &str) -> bool {
+    use email_address::{EmailAddress, Options};
+    let options = Options::default()
+        .with_required_tld()
+        .without_domain_literal()
+        .without_display_text();
+    email.len() <= MAX_EMAIL
+        && !email.chars().any(|c| c.is_control() || c.is_whitespace())
+        && EmailAddress::parse_with_options(email, options).is_ok()
 }
 
 /// `30 minutes`, `24 hours`, `7 days`: for the text of a mail.
@@ -85,6 +102,21 @@ pub fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_checked_by_the_rfc_and_for_deliverability() {
+        assert!(valid_email("alice@example.com"));
+        assert!(valid_email("a.b+tag@sub.example.co.uk"));
+        assert!(valid_email("zoë@exämple.com"));
+        assert!(!valid_email("alice"));
+        assert!(!valid_email("alice@localhost"));
+        assert!(!valid_email("Alice <alice@example.com>"));
+        assert!(!valid_email("alice@[192.0.2.1]"));
+        assert!(!valid_email("al ice@example.com"));
+        assert!(!valid_email("alice@example.com\0"));
+        assert!(!valid_email("alice@example.com\r\nBcc: x@example.com"));
+        assert!(!valid_email(&format!("{}@example.com", "a".repeat(250))));
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

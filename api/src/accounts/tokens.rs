@@ -110,6 +110,25 @@ pub async fn take<C: ConnectionTrait>(
         .await
 }
 
+/// The live token `raw` for `purpose`, without spending it: to check what it allows (the new
+/// password's rules, say) before [`take`] spends it together with the change.
+pub async fn peek<C: ConnectionTrait>(
+    db: &C,
+    purpose: Purpose,
+    raw: &str,
+) -> Result<Option<account_token::Model>, DbErr> {
+    let Some(token) = Token::parse(raw) else {
+        return Ok(None);
+    };
+    account_token::Entity::find()
+        .filter(account_token::Column::TokenHash.eq(token.hash()))
+        .filter(account_token::Column::Purpose.eq(purpose.as_str()))
+        .filter(account_token::Column::UsedAt.is_null())
+        .filter(account_token::Column::ExpiresAt.gt(Utc::now()))
+        .one(db)
+        .await
+}
+
 /// Deletes every unused token of `purpose` for the user (a password or address changed, so
 /// links mailed before must die).
 pub async fn revoke<C: ConnectionTrait>(

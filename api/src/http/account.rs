@@ -136,6 +136,51 @@ impl poem_openapi::types::Example for EndedSessions {
     }
 }
 
+/// A new address for the account.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct EmailChange {
+    #[oai(validator(max_length = 254))]
+    pub new_email: String,
+    #[oai(validator(max_length = 1024))]
+    pub current_password: Text,
+}
+
+impl poem_openapi::types::Example for EmailChange {
+    fn example() -> Self {
+        EmailChange {
+            new_email: "alice@example.org".into(),
+            current_password: Text("correct horse battery staple".into()),
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum EmailChangeRequested {
+    /// A link to confirm the new address is on its way to it, and a notice to the old one.
+    /// The address changes when the link is used.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+api_errors! {
+    /// Errors of an address change.
+    EmailChangeError {
+        plain: [
+            400 BadRequest "Malformed body, or the address the account has already (`bad_request`), or an address mail cannot be sent to (`invalid_email`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            403 Forbidden "Wrong current password (`wrong_current_password`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
+            413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
+        ],
+        retry: [
+            429 TooManyRequests "Too many wrong passwords, or too many changes to this address or from this client (`too_many_requests`).",
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
 impl poem_openapi::types::Example for PasswordChange {
     fn example() -> Self {
         PasswordChange {
@@ -256,6 +301,47 @@ impl AccountApi {
     ) -> Result<PasswordChanged, PasswordError> {
         Ok(change_password(req, &state, auth, body.0).await?)
     }
+
+    /// Change my email address
+    ///
+    /// Needs the current password. Mails a link to the new address and a notice to the old
+    /// one; the address changes when the link is used. A wrong current password counts as a
+    /// failed login for throttling.
+    #[oai(
+        path = "/api/auth/email",
+        method = "post",
+        operation_id = "changeEmail",
+        tag = "Tag::Account"
+    )]
+    async fn change_email(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        body: Json<EmailChange>,
+    ) -> Result<EmailChangeRequested, EmailChangeError> {
+        Ok(change_email(req, &state, auth, body.0).await?)
+    }
+}
+
+/// The body of `changeEmail`, handled by `accounts::email::request_change`.
+async fn change_email(
+    req: &Request,
+    state: &AppState,
+    auth: SessionAuth,
+    body: EmailChange,
+) -> Result<EmailChangeRequested, ApiError> {
+    let client = client_info(req, state.trust_proxy);
+    let password = Password::new(body.current_password.0);
+    crate::accounts::email::request_change(
+        state,
+        &auth.current,
+        &body.new_email,
+        &password,
+        &client,
+    )
+    .await?;
+    Ok(EmailChangeRequested::Accepted)
 }
 
 async fn change_password(

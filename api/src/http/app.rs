@@ -5,14 +5,29 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
-    AccountApi, AuthApi, ForwardAuthApi, HealthApi,
+    AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi,
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
 
-pub fn openapi_service() -> OpenApiService<(AuthApi, AccountApi, ForwardAuthApi, HealthApi), ()> {
+pub fn openapi_service() -> OpenApiService<
+    (
+        AuthApi,
+        AccountApi,
+        RegistrationApi,
+        ForwardAuthApi,
+        HealthApi,
+    ),
+    (),
+> {
     OpenApiService::new(
-        (AuthApi, AccountApi, ForwardAuthApi, HealthApi),
+        (
+            AuthApi,
+            AccountApi,
+            RegistrationApi,
+            ForwardAuthApi,
+            HealthApi,
+        ),
         "spa-auth",
         env!("CARGO_PKG_VERSION"),
     )

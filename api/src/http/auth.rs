@@ -30,7 +30,7 @@ api_errors! {
     LoginError {
         plain: [
             400 BadRequest "The Authorization header is not valid HTTP Basic (`bad_request`).",
-            401 Unauthorized "No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`). Never carries `WWW-Authenticate`, so browsers show no pop-up.",
+            401 Unauthorized "No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`), or the right password for an account whose address must be verified first (`email_not_verified`, with `SPA_AUTH_REQUIRE_VERIFIED_EMAIL`). Never carries `WWW-Authenticate`, so browsers show no pop-up.",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
         ],
         retry: [

@@ -41,6 +41,12 @@ pub fn example_bodies() -> Vec<ErrorBody> {
         ApiError::Forbidden,
         ApiError::WrongPassword,
         ApiError::PasswordRejected(PasswordRejected::TooCommon),
+        ApiError::InvalidEmail,
+        ApiError::InvalidToken,
+        ApiError::UsernameTaken,
+        ApiError::EmailTaken,
+        ApiError::EmailNotVerified,
+        ApiError::NotEnabled("sign-up is closed: ask an administrator for an account".into()),
         ApiError::RequestTimeout,
         ApiError::NotFound,
         ApiError::HeadersTooLarge,
@@ -76,6 +82,20 @@ pub enum ApiError {
     WrongPassword,
     #[error("{0}")]
     PasswordRejected(#[from] crate::passwords::PasswordRejected),
+    #[error("not a valid email address")]
+    InvalidEmail,
+    #[error("this link is invalid or has expired; ask for a new one")]
+    InvalidToken,
+    #[error("this username is taken")]
+    UsernameTaken,
+    #[error("another account has this email address")]
+    EmailTaken,
+    #[error(
+        "the email address is not verified yet: follow the link mailed to it, or ask for a new one"
+    )]
+    EmailNotVerified,
+    #[error("{0}")]
+    NotEnabled(String),
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("not found")]
@@ -108,6 +128,12 @@ impl ApiError {
             ApiError::Forbidden => ErrorCode::Forbidden,
             ApiError::WrongPassword => ErrorCode::WrongCurrentPassword,
             ApiError::PasswordRejected(_) => ErrorCode::PasswordRejected,
+            ApiError::InvalidEmail => ErrorCode::InvalidEmail,
+            ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::UsernameTaken => ErrorCode::UsernameTaken,
+            ApiError::EmailTaken => ErrorCode::EmailTaken,
+            ApiError::EmailNotVerified => ErrorCode::EmailNotVerified,
+            ApiError::NotEnabled(_) => ErrorCode::NotEnabled,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
@@ -175,6 +201,7 @@ impl From<crate::authentication::AuthError> for ApiError {
         match err {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
             AuthError::WrongPassword => ApiError::WrongPassword,
+            AuthError::EmailNotVerified => ApiError::EmailNotVerified,
             AuthError::SessionEnded => ApiError::NotAuthenticated,
             AuthError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
             AuthError::Contended => ApiError::Busy { retry_after: 1 },
@@ -182,6 +209,26 @@ impl From<crate::authentication::AuthError> for ApiError {
             AuthError::Password(e) => e.into(),
             AuthError::Session(e) => e.into(),
             AuthError::Db(e) => ApiError::Database(e),
+        }
+    }
+}
+
+impl From<crate::accounts::AccountError> for ApiError {
+    fn from(err: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match err {
+            AccountError::NotEnabled(why) => ApiError::NotEnabled(why.into()),
+            AccountError::InvalidEmail => ApiError::InvalidEmail,
+            AccountError::InvalidUsername => ApiError::BadRequest(err.to_string()),
+            AccountError::BadRequest(why) => ApiError::BadRequest(why.into()),
+            AccountError::UsernameTaken => ApiError::UsernameTaken,
+            AccountError::EmailTaken => ApiError::EmailTaken,
+            AccountError::InvalidToken => ApiError::InvalidToken,
+            AccountError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
+            AccountError::Rejected(why) => ApiError::PasswordRejected(why),
+            AccountError::Password(e) => e.into(),
+            AccountError::Auth(e) => e.into(),
+            AccountError::Db(e) => ApiError::Database(e),
         }
     }
 }

@@ -11,6 +11,7 @@ mod forward_auth;
 mod health;
 pub mod middleware;
 pub mod protect;
+mod registration;
 pub mod routes;
 pub mod spa;
 pub mod spec;
@@ -24,6 +25,7 @@ pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
 pub use forward_auth::ForwardAuthApi;
 pub use health::{Health, HealthApi};
+pub use registration::RegistrationApi;
 pub use user::User;
 
 use crate::{http::errors::api_errors, sessions::ClientInfo};
@@ -32,8 +34,10 @@ use crate::{http::errors::api_errors, sessions::ClientInfo};
 pub(crate) enum Tag {
     /// Logging in and out, and who is logged in.
     Auth,
-    /// The user's own sessions and password.
+    /// The user's own sessions, password and address.
     Account,
+    /// Signing up, proving an address, resetting a forgotten password.
+    Registration,
     /// For reverse proxies that protect your own API with spa-auth's sessions.
     ForwardAuth,
     /// Health of the service.
@@ -81,7 +85,7 @@ api_errors! {
     }
 }
 
-/// A JSON string and nothing else. poem-openapi's `String` also takes numbers and booleans
+/// A JSON string and nothing else, for secrets (passwords, tokens). poem-openapi's `String` also takes numbers and booleans
 /// and turns them into text, which for a password would mean `12345678901` becoming a
 /// password the user never typed as one.
 #[derive(Clone)]
@@ -89,7 +93,7 @@ pub struct Text(pub String);
 
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Only ever carries passwords: never shown.
+        // Only ever carries passwords and tokens: never shown.
         f.write_str("Text(***)")
     }
 }

@@ -12,6 +12,8 @@ pub struct User {
     pub id: Uuid,
     pub username: String,
     pub email: String,
+    /// Whether the user proved they receive mail at `email`.
+    pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
     pub date_joined: DateTime<Utc>,
@@ -26,6 +28,7 @@ impl Example for User {
             id: Uuid::nil(),
             username: "alice".into(),
             email: "alice@example.com".into(),
+            email_verified: true,
             first_name: "Alice".into(),
             last_name: "Liddell".into(),
             date_joined: DateTime::UNIX_EPOCH,
@@ -40,6 +43,7 @@ impl From<user::Model> for User {
         User {
             id: m.id,
             username: m.username,
+            email_verified: m.email_verified_at.is_some(),
             email: m.email,
             first_name: m.first_name,
             last_name: m.last_name,

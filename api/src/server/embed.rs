@@ -242,5 +242,8 @@ async fn purge_loop(state: AppState, every: Duration) {
         if let Err(e) = state.throttle.purge().await {
             tracing::warn!(error = %e, "purging login counters failed");
         }
+        if let Err(e) = crate::accounts::tokens::purge(&state.db).await {
+            tracing::warn!(error = %e, "purging spent and expired link tokens failed");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 
 use crate::{
-    accounts::AccountSettings,
+    account_policy::AccountSettings,
     database::DatabaseSettings,
     mail::MailSettings,
     passwords::{self, PasswordSettings},
@@ -185,8 +185,8 @@ impl Default for SpaAuthSettings {
 
 impl SpaAuthSettings {
     /// The account flows' part, with what they need from the rest.
-    pub fn accounts(&self) -> crate::accounts::Accounts {
-        crate::accounts::Accounts {
+    pub fn accounts(&self) -> crate::account_policy::Accounts {
+        crate::account_policy::Accounts {
             settings: self.accounts.clone(),
             public_url: self.public_url.clone(),
             mail: self.mail.enabled(),

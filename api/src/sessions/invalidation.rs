@@ -32,6 +32,8 @@ pub enum Reason {
     Replaced,
     /// A Django import changed the user's password, roles or active flag.
     Imported,
+    /// The password was reset with a link mailed to the user.
+    PasswordReset,
 }
 
 impl Reason {
@@ -45,6 +47,7 @@ impl Reason {
             Reason::Revoked => "revoked",
             Reason::Replaced => "replaced",
             Reason::Imported => "imported",
+            Reason::PasswordReset => "password_reset",
         }
     }
 }

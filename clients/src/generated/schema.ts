@@ -131,6 +131,132 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change my email address
+         * @description Needs the current password. Mails a link to the new address and a notice to the old
+         *     one; the address changes when the link is used. A wrong current password counts as a
+         *     failed login for throttling.
+         */
+        post: operations["changeEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign up
+         * @description Creates an account when sign-up is open (`SPA_AUTH_SIGNUP=open`: a link to confirm the
+         *     address is mailed) or with an invitation (`invite`). Opens no session: log in next.
+         */
+        post: operations["signUp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/email/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify an email address
+         * @description With the token from the link mailed on sign-up, on request, or on an address change.
+         */
+        post: operations["verifyEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a new verification link
+         * @description For an account whose address is not verified yet. Answers the same whether or not one
+         *     has this address.
+         */
+        post: operations["resendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password-reset link
+         * @description Mails a link to reset the password to the account with this address, if there is one.
+         *     The answer is the same, in the same time, whether or not there is.
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset a password
+         * @description Sets a new password with the token from a reset link. Every session of the account
+         *     ends, and a notice is mailed.
+         */
+        post: operations["resetPassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/verify": {
         parameters: {
             query?: never;
@@ -183,6 +309,28 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * EmailBody
+         * @description An address to mail a link to.
+         * @example {
+         *       "email": "alice@example.com"
+         *     }
+         */
+        EmailBody: {
+            email: string;
+        };
+        /**
+         * EmailChange
+         * @description A new address for the account.
+         * @example {
+         *       "current_password": "correct horse battery staple",
+         *       "new_email": "alice@example.org"
+         *     }
+         */
+        EmailChange: {
+            new_email: string;
+            current_password: string;
+        };
+        /**
          * EndedSessions
          * @example {
          *       "ended": 2
@@ -219,6 +367,13 @@ export interface components {
          *     - `forbidden`: the user is logged in but has none of the roles the request requires.
          *     - `wrong_current_password`: the current password given to a password change is wrong.
          *     - `password_rejected`: the new password breaks a rule; the message says which.
+         *     - `invalid_email`: not an address mail can be sent to.
+         *     - `invalid_token`: a link's token is unknown, expired, already used, or dead because the
+         *     password or address changed since it was mailed; ask for a new link.
+         *     - `username_taken`: sign-up with a username another account has (ignoring case).
+         *     - `email_taken`: the address was taken by another account before this one could prove it.
+         *     - `email_not_verified`: the right password, but the address must be verified first.
+         *     - `not_enabled`: this server does not offer it (closed sign-up, no mail configured).
          *     - `request_timeout`: the request body did not arrive in time.
          *     - `not_found`: no such path, or no such session of this user.
          *     - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -231,7 +386,7 @@ export interface components {
          *     - `internal`: an unexpected error; details are in the server log.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -252,6 +407,20 @@ export interface components {
          */
         PasswordChange: {
             current_password: string;
+            /** @description 8 to 1024 characters, not a common password, not the username. */
+            new_password: string;
+        };
+        /**
+         * PasswordResetBody
+         * @description A new password, with the token from a reset link.
+         * @example {
+         *       "new_password": "a longer passphrase nobody guesses",
+         *       "token": "q3Xy7Yk4bJ0m8ZC7mEoVt6s9cQx2l1pNwR5aF0dKjHs"
+         *     }
+         */
+        PasswordResetBody: {
+            /** @description The `token` of the link's fragment (`#token=…`). */
+            token: string;
             /** @description 8 to 1024 characters, not a common password, not the username. */
             new_password: string;
         };
@@ -289,11 +458,50 @@ export interface components {
             current: boolean;
         };
         /**
+         * SignupBody
+         * @description A new account.
+         * @example {
+         *       "email": "alice@example.com",
+         *       "first_name": "Alice",
+         *       "invite": null,
+         *       "last_name": "Liddell",
+         *       "password": "a longer passphrase nobody guesses",
+         *       "username": "alice"
+         *     }
+         */
+        SignupBody: {
+            /** @description 1 to 150 characters: letters, digits and `@ . + - _`; unique ignoring case. */
+            username: string;
+            /**
+             * @description Required for open sign-up; with an invitation, the invited address is used and this
+             *     is ignored.
+             */
+            email?: string;
+            /** @description 8 to 1024 characters, not a common password, not the username. */
+            password: string;
+            first_name?: string;
+            last_name?: string;
+            /** @description The invitation's token, from the invitation link (`/signup#invite=…`). */
+            invite?: string;
+        };
+        /**
+         * TokenBody
+         * @description A token from a mailed link.
+         * @example {
+         *       "token": "q3Xy7Yk4bJ0m8ZC7mEoVt6s9cQx2l1pNwR5aF0dKjHs"
+         *     }
+         */
+        TokenBody: {
+            /** @description The `token` of the link's fragment (`#token=…`). */
+            token: string;
+        };
+        /**
          * User
          * @description A user as the API shows it.
          * @example {
          *       "date_joined": "1970-01-01T00:00:00+00:00",
          *       "email": "alice@example.com",
+         *       "email_verified": true,
          *       "first_name": "Alice",
          *       "id": "00000000-0000-0000-0000-000000000000",
          *       "last_login": "1970-01-01T00:00:00+00:00",
@@ -309,6 +517,8 @@ export interface components {
             id: string;
             username: string;
             email: string;
+            /** @description Whether the user proved they receive mail at `email`. */
+            email_verified: boolean;
             first_name: string;
             last_name: string;
             /** Format: date-time */
@@ -359,7 +569,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`). Never carries `WWW-Authenticate`, so browsers show no pop-up. */
+            /** @description No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`), or the right password for an account whose address must be verified first (`email_not_verified`, with `SPA_AUTH_REQUIRE_VERIFIED_EMAIL`). Never carries `WWW-Authenticate`, so browsers show no pop-up. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -815,6 +1025,624 @@ export interface operations {
             };
         };
     };
+    changeEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["EmailChange"];
+            };
+        };
+        responses: {
+            /**
+             * @description A link to confirm the new address is on its way to it, and a notice to the old one.
+             *     The address changes when the link is used.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body, or the address the account has already (`bad_request`), or an address mail cannot be sent to (`invalid_email`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong current password (`wrong_current_password`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong passwords, or too many changes to this address or from this client (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    signUp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["SignupBody"];
+            };
+        };
+        responses: {
+            /** @description Created from an invitation: the address counts as verified; log in to start a session. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            /**
+             * @description Accepted: a link to confirm the address is on its way. The same answer when the
+             *     address already has an account (its owner is told instead), so that sign-up cannot be
+             *     used to find out who has one.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body or username (`bad_request`), an address mail cannot be sent to (`invalid_email`), a password that breaks a rule (`password_rejected`), or an invitation that is unknown, expired or used (`invalid_token`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Sign-up is closed, or this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The username is taken (`username_taken`), or, with an invitation, the invited address already has an account (`email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many sign-ups for this address or from this client (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests waiting for a password hash, or the database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TokenBody"];
+            };
+        };
+        responses: {
+            /** @description The address is verified (and, after a change, is now the account's). */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body (`bad_request`), or a link that is unknown, expired, used or superseded (`invalid_token`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another account took this address meanwhile (`email_taken`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["EmailBody"];
+            };
+        };
+        responses: {
+            /**
+             * @description Accepted. If an account is waiting for this mail, it is on its way; the answer is the
+             *     same, in the same time, when none is.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body (`bad_request`), or an address mail cannot be sent to (`invalid_email`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description This server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests for this address or from this client (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["EmailBody"];
+            };
+        };
+        responses: {
+            /**
+             * @description Accepted. If an account is waiting for this mail, it is on its way; the answer is the
+             *     same, in the same time, when none is.
+             */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body (`bad_request`), or an address mail cannot be sent to (`invalid_email`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description This server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests for this address or from this client (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resetPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["PasswordResetBody"];
+            };
+        };
+        responses: {
+            /**
+             * @description The password is set. Every session of the account has ended; log in with the new
+             *     password.
+             */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body (`bad_request`), a password that breaks a rule (`password_rejected`; the link still works), or a link that is unknown, expired, used, superseded, or dead because the password or address changed (`invalid_token`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests waiting for a password hash, or the database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     verifySession: {
         parameters: {
             query?: {
@@ -954,4 +1782,4 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];

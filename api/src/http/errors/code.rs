@@ -13,6 +13,13 @@ use poem::http::StatusCode;
 /// - `forbidden`: the user is logged in but has none of the roles the request requires.
 /// - `wrong_current_password`: the current password given to a password change is wrong.
 /// - `password_rejected`: the new password breaks a rule; the message says which.
+/// - `invalid_email`: not an address mail can be sent to.
+/// - `invalid_token`: a link's token is unknown, expired, already used, or dead because the
+///   password or address changed since it was mailed; ask for a new link.
+/// - `username_taken`: sign-up with a username another account has (ignoring case).
+/// - `email_taken`: the address was taken by another account before this one could prove it.
+/// - `email_not_verified`: the right password, but the address must be verified first.
+/// - `not_enabled`: this server does not offer it (closed sign-up, no mail configured).
 /// - `request_timeout`: the request body did not arrive in time.
 /// - `not_found`: no such path, or no such session of this user.
 /// - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -48,6 +55,12 @@ pub enum ErrorCode {
     Forbidden,
     WrongCurrentPassword,
     PasswordRejected,
+    InvalidEmail,
+    InvalidToken,
+    UsernameTaken,
+    EmailTaken,
+    EmailNotVerified,
+    NotEnabled,
     RequestTimeout,
     NotFound,
     MethodNotAllowed,
@@ -63,8 +76,16 @@ impl ErrorCode {
     /// The status every response with this code has.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::PasswordRejected => StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidCredentials | ErrorCode::NotAuthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::BadRequest
+            | ErrorCode::PasswordRejected
+            | ErrorCode::InvalidEmail
+            | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidCredentials
+            | ErrorCode::NotAuthenticated
+            | ErrorCode::EmailNotVerified => StatusCode::UNAUTHORIZED,
+            ErrorCode::UsernameTaken | ErrorCode::EmailTaken => StatusCode::CONFLICT,
+            // Not this server's policy: no retry will change it.
+            ErrorCode::NotEnabled => StatusCode::FORBIDDEN,
             // A well-formed request from a logged-in user whose re-authentication failed: refused,
             // not malformed (400) and not a dead session (401, which clients take as logged out).
             ErrorCode::CsrfRejected | ErrorCode::WrongCurrentPassword => StatusCode::FORBIDDEN,
@@ -142,7 +163,7 @@ mod tests {
             let back = ErrorCode::for_status(status);
             let kept = back.status() == status;
             // poem never answers these by itself; the middleware's fallback is `bad_request`.
-            let unmapped = [403, 429, 431].contains(&status.as_u16());
+            let unmapped = [403, 409, 429, 431].contains(&status.as_u16());
             assert!(kept != unmapped, "{code:?}: {status} -> {back:?}");
         }
     }
@@ -175,6 +196,12 @@ mod tests {
                 "forbidden",
                 "wrong_current_password",
                 "password_rejected",
+                "invalid_email",
+                "invalid_token",
+                "username_taken",
+                "email_taken",
+                "email_not_verified",
+                "not_enabled",
                 "request_timeout",
                 "not_found",
                 "method_not_allowed",
