@@ -1,18 +1,25 @@
 /**
  * The shell: header with navigation, the login guard, and the routes.
  *
- * Logged out, every page but /login redirects to `/login?next=<where you were>`; logged in,
- * /login redirects to that `next`. So a 401 anywhere (the session turns "anonymous") lands on
- * the login page, and a successful login returns to the page the user was on.
+ * Logged out, every page but the guest pages (/login, /signup, /forgot-password) and the pages
+ * mailed links open (/verify-email, /reset-password) redirects to `/login?next=<where you
+ * were>`; logged in, /login redirects to that `next` (and the other guest pages home). So a 401
+ * anywhere (the session turns "anonymous") lands on the login page, and a successful login
+ * returns to the page the user was on.
  */
 import { useEffect, useState } from "react";
 import { isUnauthorized } from "@spa-auth/client";
 import { auth, describeError } from "./api";
+import { AccountPage } from "./pages/Account";
+import { ForgotPasswordPage } from "./pages/ForgotPassword";
 import { HomePage } from "./pages/Home";
 import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { PasswordPage } from "./pages/Password";
+import { ResetPasswordPage } from "./pages/ResetPassword";
 import { SessionsPage } from "./pages/Sessions";
+import { SignupPage } from "./pages/Signup";
+import { VerifyEmailPage } from "./pages/VerifyEmail";
 import { loginPathFor, navigate, nextFrom, useLocation } from "./router";
 import { useSession } from "./session";
 import { Link } from "./ui";
@@ -21,19 +28,28 @@ const NAV = [
   { href: "/", label: "Home" },
   { href: "/sessions", label: "My sessions" },
   { href: "/password", label: "Change password" },
+  { href: "/account", label: "Account" },
 ];
+
+/** Pages for visitors who are not logged in; a logged-in user is sent on. */
+const GUEST_PAGES: ReadonlySet<string> = new Set(["/login", "/signup", "/forgot-password"]);
+/** Pages that mailed links open, for anyone: e.g. a logged-in user confirming a new address. */
+const LINK_PAGES: ReadonlySet<string> = new Set(["/verify-email", "/reset-password"]);
 
 export function App() {
   const { state, restore } = useSession();
   const location = useLocation();
   const path = location.split("?")[0] ?? "/";
-  const onLogin = path === "/login";
+  const guestPage = GUEST_PAGES.has(path);
+  const publicPage = guestPage || LINK_PAGES.has(path);
 
   // The login guard, both ways.
   useEffect(() => {
-    if (state.status === "anonymous" && !onLogin) navigate(loginPathFor(location), { replace: true });
-    if (state.status === "authenticated" && onLogin) navigate(nextFrom(location), { replace: true });
-  }, [state.status, onLogin, location]);
+    if (state.status === "anonymous" && !publicPage) navigate(loginPathFor(location), { replace: true });
+    if (state.status === "authenticated" && guestPage) {
+      navigate(path === "/login" ? nextFrom(location) : "/", { replace: true });
+    }
+  }, [state.status, guestPage, publicPage, path, location]);
 
   let main;
   if (state.status === "loading") {
@@ -46,9 +62,9 @@ export function App() {
       </div>
     );
   } else if (state.status === "anonymous") {
-    main = onLogin ? <LoginPage ended={state.ended} /> : null;
+    main = path === "/login" ? <LoginPage ended={state.ended} /> : publicPage ? route(path) : null;
   } else {
-    main = onLogin ? null : route(path);
+    main = guestPage ? null : route(path);
   }
 
   return (
@@ -85,6 +101,16 @@ function route(path: string) {
       return <SessionsPage />;
     case "/password":
       return <PasswordPage />;
+    case "/account":
+      return <AccountPage />;
+    case "/signup":
+      return <SignupPage />;
+    case "/forgot-password":
+      return <ForgotPasswordPage />;
+    case "/verify-email":
+      return <VerifyEmailPage />;
+    case "/reset-password":
+      return <ResetPasswordPage />;
     default:
       return <NotFoundPage />;
   }

@@ -1,3 +1,5 @@
+// First: takes a mailed link's token out of the address bar before anything else runs.
+import "./fragment";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";

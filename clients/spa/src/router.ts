@@ -41,3 +41,22 @@ export function nextFrom(location: string): string {
 export function loginPathFor(location: string): string {
   return location === "/" ? "/login" : `/login?next=${encodeURIComponent(location)}`;
 }
+
+/** A message for the next page, e.g. "Your account is ready" on the login page after sign-up. */
+let notice: { path: string; text: string } | undefined;
+
+/** Navigates to `to` and leaves `text` for the page there to show once. */
+export function navigateWithNotice(to: string, text: string): void {
+  notice = { path: to.split("?")[0] ?? to, text };
+  navigate(to);
+}
+
+/** The notice left for `path`, if any (read during render; see `clearNotice`). */
+export function peekNotice(path: string): string | undefined {
+  return notice?.path === path ? notice.text : undefined;
+}
+
+/** Forgets the notice once shown, so that it does not come back on a later visit. */
+export function clearNotice(): void {
+  notice = undefined;
+}

@@ -1,5 +1,5 @@
 /** Small building blocks shared by the pages. */
-import { useEffect, useRef, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from "react";
+import { useEffect, useRef, type AnchorHTMLAttributes, type InputHTMLAttributes, type MouseEvent, type ReactNode, type Ref } from "react";
 import { navigate } from "./router";
 
 /** An `<a href>` that navigates in-app on a plain click and behaves like a link otherwise. */
@@ -44,3 +44,50 @@ export function Message({ kind, children }: { kind: "error" | "success"; childre
     </p>
   );
 }
+
+/**
+ * A labelled input with an optional hint and its own error line. The error is tied to the
+ * input (`aria-invalid`, `aria-describedby`), so a screen reader reads it with the field.
+ */
+export function Field({
+  id,
+  label,
+  hint,
+  error,
+  ref,
+  ...input
+}: InputHTMLAttributes<HTMLInputElement> & {
+  id: string;
+  label: string;
+  hint?: ReactNode;
+  error?: string | undefined;
+  ref?: Ref<HTMLInputElement>;
+}) {
+  const describedBy = [hint ? `${id}-hint` : "", error ? `${id}-error` : ""].filter(Boolean).join(" ");
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <input
+        id={id}
+        name={id}
+        ref={ref}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={describedBy || undefined}
+        {...input}
+      />
+      {hint && (
+        <p id={`${id}-hint`} className="hint">
+          {hint}
+        </p>
+      )}
+      {error && (
+        <p id={`${id}-error`} className="field-error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
+
+/** The rule the server applies to new passwords, shown under every new-password field. */
+export const PASSWORD_RULE = "At least 8 characters, not a common password, not your username.";

@@ -1,8 +1,10 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { isSpaAuthError, isThrottled, isUnauthorized } from "@spa-auth/client";
 import { auth, describeError, formatWait } from "../api";
+import { clearNotice, peekNotice } from "../router";
 import { useSession } from "../session";
-import { Message, Page } from "../ui";
+import { ResendVerificationForm } from "../resend";
+import { Link, Message, Page } from "../ui";
 
 /** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
 export function LoginPage({ ended }: { ended: boolean }) {
@@ -11,6 +13,11 @@ export function LoginPage({ ended }: { ended: boolean }) {
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
+  // Right password, but the address is not verified yet (SPA_AUTH_REQUIRE_VERIFIED_EMAIL).
+  const [unverified, setUnverified] = useState(false);
+  // A message left by the page before, e.g. "Your account is ready" after an invitation.
+  const [notice] = useState(() => peekNotice("/login"));
+  useEffect(clearNotice, []);
   // When throttled: the time (ms) until which the server refuses, for a live countdown.
   const [retryAt, setRetryAt] = useState<number>();
   const now = useNow(retryAt !== undefined);
@@ -24,6 +31,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
     }
     setBusy(true);
     setError(undefined);
+    setUnverified(false);
     setRetryAt(undefined);
     try {
       // The guard in App.tsx then leaves /login for `?next=`.
@@ -31,6 +39,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
     } catch (err) {
       setPassword("");
       if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
+      else if (isSpaAuthError(err) && err.code === "email_not_verified") setUnverified(true);
       else if (isUnauthorized(err)) setError("Wrong username or password.");
       else if (isSpaAuthError(err) && err.status === 503) setError("The server is unavailable right now. Please try again in a moment.");
       else setError(describeError(err));
@@ -40,10 +49,13 @@ export function LoginPage({ ended }: { ended: boolean }) {
 
   let message = error;
   if (waiting) message = `Too many failed attempts. Try again in ${formatWait((retryAt - now) / 1000)}.`;
-  else if (!message && ended) message = "Your session has ended. Please log in again.";
+  else if (!message && unverified) {
+    message = "Your email address is not verified yet. Open the link we mailed you, or have a new one sent below.";
+  } else if (!message && ended) message = "Your session has ended. Please log in again.";
 
   return (
     <Page title="Log in" focusHeading={false}>
+      {notice && !message && <Message kind="success">{notice}</Message>}
       <form className="form" onSubmit={submit}>
         <label htmlFor="username">Username</label>
         <input
@@ -72,6 +84,15 @@ export function LoginPage({ ended }: { ended: boolean }) {
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>
+      {unverified && <ResendVerificationForm />}
+      <ul className="links">
+        <li>
+          <Link href="/forgot-password">Forgot your password?</Link>
+        </li>
+        <li>
+          <Link href="/signup">Create an account</Link>
+        </li>
+      </ul>
     </Page>
   );
 }
@@ -87,3 +108,4 @@ function useNow(ticking: boolean): number {
   }, [ticking]);
   return now;
 }
+
