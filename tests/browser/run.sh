@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The browser tests: Swagger UI at /docs (docs.test.mjs) and the example SPA in clients/spa
-# (spa.test.mjs), in Debian's headless chromium. Installs what it needs on a fresh clone:
-# chromium (Playwright's own browser download cannot work here), the pinned playwright-core, and
-# the npm packages to build the SPA. Expects `cargo build --workspace --bins` to have run.
-# Screenshots go to tests/artifacts/.
+# The browser tests: Swagger UI at /docs (docs.test.mjs), the example SPA in clients/spa
+# (spa.test.mjs) and its account pages with mail delivered to a real SMTP server started by the
+# test (accounts.test.mjs), in Debian's headless chromium. Installs what it needs on a fresh
+# clone: chromium (Playwright's own browser download cannot work here), the pinned
+# playwright-core, smtp-server and mailparser, and the npm packages to build the SPA. Expects
+# `cargo build --workspace --bins` to have run. Screenshots go to tests/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,7 +13,12 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >/dev/null
 fi
-if [ ! -d node_modules/playwright-core ]; then
+# npm ci when a pinned devDependency is missing or at another version (e.g. one added since).
+if ! node -e '
+  const { devDependencies } = require("./package.json");
+  for (const [name, version] of Object.entries(devDependencies))
+    if (require(`./node_modules/${name}/package.json`).version !== version) process.exit(1);
+' 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 if [ ! -x ../../target/debug/spa-auth ] && [ -z "${SPA_AUTH_BIN:-}" ]; then
@@ -29,4 +35,4 @@ step "build the example SPA (clients/spa/dist)"
 (cd ../../clients/spa && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
 
 step "node --test"
-node --test docs.test.mjs spa.test.mjs
+node --test docs.test.mjs spa.test.mjs accounts.test.mjs

@@ -1,14 +1,17 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
 
 /**
- * Starts `spa-auth serve --bind 127.0.0.1:0 ...args` and resolves with the child process and
- * the base URL it announces. The server names itself as localhost: browsers treat that origin
- * as secure, so they keep the Secure `__Host-` cookie over plain http.
+ * Starts `spa-auth serve --bind 127.0.0.1:<port> ...args` and resolves with the child process
+ * and the base URL it announces. The server names itself as localhost: browsers treat that
+ * origin as secure, so they keep the Secure `__Host-` cookie over plain http. `port` 0 (the
+ * default) lets the system pick; pass one from `freePort()` when the server must know its own
+ * URL beforehand (`SPA_AUTH_PUBLIC_URL`, for the links it mails).
  */
-export function startServer(bin, args, env) {
+export function startServer(bin, args, env, { port = 0 } = {}) {
   return new Promise((resolve, reject) => {
-    const server = spawn(bin, ['serve', '--bind', '127.0.0.1:0', ...args], {
+    const server = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`, ...args], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -42,5 +45,17 @@ export function launchChromium() {
       '--disable-sync',
       '--no-first-run',
     ],
+  });
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
   });
 }

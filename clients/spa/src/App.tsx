@@ -1,9 +1,9 @@
 /**
  * The shell: header with navigation, the login guard, and the routes.
  *
- * Logged out, every page but the guest pages (/login, /signup, /forgot-password) and the pages
- * mailed links open (/verify-email, /reset-password) redirects to `/login?next=<where you
- * were>`; logged in, /login redirects to that `next` (and the other guest pages home). So a 401
+ * Logged out, every page but the guest pages (/login, /signup) and the open ones (where mailed
+ * links land, /verify-email and /reset-password, and /forgot-password) redirects to
+ * `/login?next=<where you were>`; logged in, /login redirects to that `next` (and /signup home). So a 401
  * anywhere (the session turns "anonymous") lands on the login page, and a successful login
  * returns to the page the user was on.
  */
@@ -32,16 +32,19 @@ const NAV = [
 ];
 
 /** Pages for visitors who are not logged in; a logged-in user is sent on. */
-const GUEST_PAGES: ReadonlySet<string> = new Set(["/login", "/signup", "/forgot-password"]);
-/** Pages that mailed links open, for anyone: e.g. a logged-in user confirming a new address. */
-const LINK_PAGES: ReadonlySet<string> = new Set(["/verify-email", "/reset-password"]);
+const GUEST_PAGES: ReadonlySet<string> = new Set(["/login", "/signup"]);
+/**
+ * Pages for anyone: the ones mailed links open (e.g. a logged-in user confirming a new
+ * address) and asking for a reset link.
+ */
+const OPEN_PAGES: ReadonlySet<string> = new Set(["/verify-email", "/reset-password", "/forgot-password"]);
 
 export function App() {
   const { state, restore } = useSession();
   const location = useLocation();
   const path = location.split("?")[0] ?? "/";
   const guestPage = GUEST_PAGES.has(path);
-  const publicPage = guestPage || LINK_PAGES.has(path);
+  const publicPage = guestPage || OPEN_PAGES.has(path);
 
   // The login guard, both ways.
   useEffect(() => {

@@ -45,6 +45,13 @@ window.addEventListener("hashchange", () => {
   window.dispatchEvent(new Event(CAPTURED));
 });
 
+// Leaving the page the link opened forgets its secret: coming back in-app is a plain visit.
+const forgetElsewhere = () => {
+  if (captured && captured.path !== window.location.pathname) captured = undefined;
+};
+window.addEventListener("popstate", forgetElsewhere);
+window.addEventListener("spa:navigate", forgetElsewhere);
+
 function subscribe(onChange: () => void): () => void {
   window.addEventListener(CAPTURED, onChange);
   return () => window.removeEventListener(CAPTURED, onChange);

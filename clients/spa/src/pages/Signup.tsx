@@ -12,6 +12,8 @@ import { navigateWithNotice } from "../router";
 import { Field, Link, Message, Page, PASSWORD_RULE } from "../ui";
 
 type FieldName = "username" | "email" | "password";
+/** spa-auth's rule for usernames: 1 to 150 letters, digits and `@ . + - _`. */
+const USERNAME = /^[\p{Alphabetic}\p{N}@.+\-_]{1,150}$/u;
 type Outcome = { kind: "form" } | { kind: "mail_sent"; email: string } | { kind: "closed" };
 
 export function SignupPage() {
@@ -41,8 +43,9 @@ export function SignupPage() {
     e.preventDefault();
     setError(undefined);
     setFieldErrors({});
-    if (username.includes(":")) {
-      fieldError("username", "A username cannot contain “:”.");
+    // The server's rule, checked here first so that the message is by the field.
+    if (!USERNAME.test(username.trim())) {
+      fieldError("username", "A username has letters, digits and @ . + - _ only, no spaces.");
       return;
     }
     setBusy(true);
@@ -69,8 +72,8 @@ export function SignupPage() {
         case "username_taken":
           return fieldError("username", "That username is taken. Please choose another.");
         case "bad_request":
-          // The only field the server checks the form of itself: the username.
-          return fieldError("username", `This username cannot be used: ${err.message}.`);
+          // E.g. "sign-up is by invitation: the invitation is required".
+          return setError(`Sign-up was refused: ${err.message}.`);
         case "invalid_email":
           return fieldError("email", "That is not an address mail can be sent to.");
         case "password_rejected":
