@@ -13,8 +13,8 @@ use spa_auth::{
 };
 use spa_auth_tests::{
     Db, Instance, SmtpServer, StatusCode, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, TestDb,
-    base_args, db_test, mail_args, parse_settings, spawn_app, spawn_app_with, spawn_app_with_mail,
-    with_trace_logs,
+    base_args, cli_ok, db_test, mail_args, parse_settings, spawn_app, spawn_app_with,
+    spawn_app_with_mail, with_trace_logs,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -107,6 +107,27 @@ db_test!(
         change_alices_password(&app).await;
 
         assert!(outbox_rows(&app.db).await.is_empty());
+    }
+);
+
+db_test!(
+    async fn an_operators_set_password_mails_the_notice_through_the_running_service(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_app_with_mail(db, &smtp.url(), |_| {}).await;
+        app.create_user("alice", PASSWORD).await;
+        let db_url = app.test_db.url.as_str();
+        let set_password = ["user", "set-password", "alice", "--database-url", db_url];
+
+        // Without mail configured, the CLI queues nothing.
+        cli_ok(&set_password, Some("another new secret\n")).await;
+        assert!(outbox_rows(&app.db).await.is_empty());
+
+        let smtp_url = smtp.url();
+        let with_mail = [&set_password[..], &["--smtp-url", &smtp_url]].concat();
+        cli_ok(&with_mail, Some("a brand new secret\n")).await;
+        let mail = smtp.wait_for_message("alice@example.com", WAIT).await;
+        assert_eq!(mail.subject, "Your password was changed");
+        assert!(mail.text.contains("Hello alice,"), "{}", mail.text);
     }
 );
 
