@@ -7,6 +7,7 @@ mod healthz;
 mod logging;
 mod login;
 mod logout;
+mod mail_outbox;
 mod malformed;
 mod me;
 mod sessions;

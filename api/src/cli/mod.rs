@@ -244,3 +244,28 @@ fn demo_mail(settings: &mut ServeSettings) {
 
 /// The `From` of the demo's mail.
 pub const DEMO_MAIL_FROM: &str = "spa-auth demo <no-reply@example.com>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_mails_to_the_log_with_links_to_itself_unless_smtp_is_set() {
+        let mut settings = ServeSettings::defaults();
+        settings.demo = true;
+        demo_mail(&mut settings);
+        assert_eq!(settings.mail.smtp_url.as_deref(), Some("log"));
+        assert_eq!(settings.mail.mail_from.as_deref(), Some(DEMO_MAIL_FROM));
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("http://localhost:8080")
+        );
+        assert_eq!(settings.validate(), Ok(()));
+
+        let mut settings = ServeSettings::defaults();
+        settings.mail.smtp_url = Some("smtp://mail.example.com".into());
+        demo_mail(&mut settings);
+        assert_eq!(settings.mail.mail_from, None);
+        assert_eq!(settings.public_url, None);
+    }
+}

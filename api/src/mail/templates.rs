@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde_json::{Map, Value as Json, json};
 
 use super::{Composed, MailKind};
@@ -76,6 +76,16 @@ impl Templates {
         let mut env = Environment::new();
         // A misspelt variable must fail the check below, not render as nothing.
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // minijinja's HTML escaping also turns `/` into `&#x2f;`: correct, but it makes every
+        // link in the source unreadable, and some mail filters distrust such links.
+        env.set_formatter(
+            |out, state, value| match (state.auto_escape(), value.as_str()) {
+                (AutoEscape::Html, Some(text)) if !value.is_safe() => out
+                    .write_str(&escape_html(text))
+                    .map_err(minijinja::Error::from),
+                _ => minijinja::escape_formatter(out, state, value),
+            },
+        );
         let mut origin = BTreeMap::new();
         for (name, source) in BUILTIN {
             let (file, source) = match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
@@ -147,6 +157,22 @@ impl Templates {
     }
 }
 
+/// The five characters that matter in HTML text and quoted attributes.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// minijinja's context from the composer's JSON variables (all strings today).
 fn context(vars: &Map<String, Json>) -> Value {
     let map: BTreeMap<String, Value> = vars
@@ -216,7 +242,13 @@ mod tests {
         assert_eq!(msg.subject, "Your password was changed");
         assert!(msg.text.contains("Hello <b>al&ce</b>,"), "{}", msg.text);
         assert!(
-            msg.html.contains("&lt;b&gt;al&amp;ce&lt;&#x2f;b&gt;"),
+            msg.html.contains("&lt;b&gt;al&amp;ce&lt;/b&gt;"),
+            "{}",
+            msg.html
+        );
+        assert!(
+            msg.html
+                .contains("href=\"https://auth.example.com/forgot-password\""),
             "{}",
             msg.html
         );
