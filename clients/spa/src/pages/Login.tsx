@@ -84,7 +84,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>
-      {unverified && <ResendVerificationForm />}
+      {unverified && <ResendVerificationForm email={username.includes("@") ? username.trim() : ""} />}
       <ul className="links">
         <li>
           <Link href="/forgot-password">Forgot your password?</Link>
