@@ -71,8 +71,9 @@ impl AuthApi {
     ///
     /// Checks the HTTP Basic credentials and opens a new server-side session, sent back as an
     /// HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`. With
-    /// `?remember=false` the cookie has no `Max-Age` (the browser drops it when it closes) and
-    /// the session idles out sooner (`SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT`, 12 hours).
+    /// `?remember=false` the cookie has no `Max-Age` (the browser drops it when it closes)
+    /// and the session idles out sooner (`SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT`, 12 hours by
+    /// default).
     #[oai(
         path = "/api/auth/login",
         method = "post",
