@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use spa_auth::server::Application;
+use entity::session;
+use sea_orm::{ConnectionTrait, sea_query::Query};
+use spa_auth::{server::Application, sessions::Token};
 use spa_auth_tests::{
     DEFAULT_COOKIE_NAME, FOURTEEN_DAYS, Response, SetCookie, StatusCode, TestApp, TestDb,
     assert_error, base_args, command, db_test, parse_settings, spawn_app, spawn_app_with,
@@ -226,6 +228,53 @@ db_test!(
             let expected = if persistent { FOURTEEN_DAYS } else { TWELVE_HOURS };
             assert_eq!(idle.num_seconds(), expected, "login{query}: {session}");
         }
+    }
+);
+
+db_test!(
+    async fn a_session_stored_without_the_column_as_before_the_upgrade_is_remembered(db) {
+        let app = spawn_app(db).await;
+        let alice = app.create_user("alice", PASSWORD).await;
+        let token = Token::generate().expect("no random bytes");
+        let now = Utc::now();
+        // Last seen two hours ago, past the refresh interval: the next request slides it.
+        let seen = now - chrono::Duration::hours(2);
+        // What an instance of the previous version inserts, still running during a rolling
+        // upgrade: every column but `persistent`.
+        use session::Column as C;
+        let insert = Query::insert()
+            .into_table(session::Entity)
+            .columns([
+                C::Id,
+                C::TokenHash,
+                C::UserId,
+                C::CreatedAt,
+                C::LastSeenAt,
+                C::ExpiresAt,
+                C::AbsoluteExpiresAt,
+            ])
+            .values_panic([
+                uuid::Uuid::new_v4().into(),
+                token.hash().into(),
+                alice.id.into(),
+                seen.into(),
+                seen.into(),
+                (now + chrono::Duration::days(1)).into(),
+                (now + chrono::Duration::days(29)).into(),
+            ])
+            .to_owned();
+        app.db.execute(&insert).await.expect("cannot insert the old session");
+
+        let resp = app.me(Some(token.expose())).await;
+
+        assert_eq!(resp.status(), StatusCode::OK);
+        let renewed = app.session_set_cookie(&resp).expect("the slid session's cookie");
+        let max_age = renewed.max_age().expect("a remembered session's cookie has a Max-Age");
+        assert!(
+            (FOURTEEN_DAYS - 5..=FOURTEEN_DAYS).contains(&max_age),
+            "Max-Age {max_age} is not the 14-day idle timeout"
+        );
+        assert_eq!(listed(&app, token.expose()).await["persistent"], true);
     }
 );
 
