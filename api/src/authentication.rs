@@ -69,16 +69,18 @@ pub struct Opened {
 
 /// Logs `username` in with `password`: a new session, or the error to answer with.
 /// `brought` is the session cookie the client came with, if any; it is ended, never adopted.
+/// `remember`: whether the session outlives the browser ([`session::Model::persistent`]).
 pub async fn log_in(
     state: &Services,
     username: &str,
     password: &Password,
     client: &ClientInfo,
     brought: Option<Token>,
+    remember: bool,
 ) -> Result<Opened, AuthError> {
     let ip = client.ip.as_deref();
     let reservation = admit(state, username, ip).await?;
-    match check_and_open(state, username, password, client).await {
+    match check_and_open(state, username, password, client, remember).await {
         Ok(Checked::Opened(opened)) => {
             let opened = *opened;
             state.throttle.succeeded(reservation).await?;
@@ -131,6 +133,7 @@ async fn check_and_open(
     username: &str,
     password: &Password,
     client: &ClientInfo,
+    remember: bool,
 ) -> Result<Checked, AuthError> {
     let found = users::find_by_username(&state.db, username).await?;
     // Unknown, inactive and password-less accounts verify against a dummy hash: a failed
@@ -173,7 +176,10 @@ async fn check_and_open(
             raced: true,
         });
     };
-    let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
+    let (token, session) = state
+        .sessions
+        .create_in(&txn, user.id, client, remember)
+        .await?;
     txn.commit().await?;
     Ok(Checked::Opened(Box::new(Opened {
         user,
@@ -261,7 +267,13 @@ async fn replace_password(
             return Err(AuthError::SessionEnded);
         }
         sessions::end_sessions(&txn, user.id, Which::All, Reason::PasswordChanged).await?;
-        let (token, session) = state.sessions.create_in(&txn, user.id, client).await?;
+        // The session continues under a new token, so it keeps what the user chose at login:
+        // a password change on a shared computer must not turn into "remember me".
+        let persistent = current.session.persistent;
+        let (token, session) = state
+            .sessions
+            .create_in(&txn, user.id, client, persistent)
+            .await?;
         let notified = users::queue_password_changed(&txn, &user, state.accounts.mail).await?;
         txn.commit().await?;
         if notified {

@@ -32,6 +32,16 @@ export type SignupBody = Schemas["SignupBody"];
 /** How sign-up went: `mail_sent` (confirm the address from the mail), or `created` from an invitation (log in next). */
 export type SignupResult = { status: "mail_sent" } | { status: "created"; user: User };
 
+/** Options of {@link SpaAuthClient.login}. */
+export interface LoginOptions {
+  /**
+   * "Remember me". `true` (the server's default when omitted): the session cookie outlives the
+   * browser, for the server's idle timeout. `false`: a cookie the browser drops when it closes,
+   * and a shorter idle timeout (12 hours by default), for a shared computer.
+   */
+  remember?: NonNullable<paths["/api/auth/login"]["post"]["parameters"]["query"]>["remember"];
+}
+
 /** The `fetch` the client calls: any standard `fetch` fits. */
 export type FetchLike = (input: Request) => Promise<Response>;
 
@@ -146,8 +156,11 @@ export async function unwrap<R extends FetchResult<unknown>>(call: Promise<R>): 
 }
 
 export interface SpaAuthClient {
-  /** Logs in with HTTP Basic. The session cookie is set by the server (HttpOnly); resolves to the user. */
-  login(username: string, password: string): Promise<User>;
+  /**
+   * Logs in with HTTP Basic. The session cookie is set by the server (HttpOnly); resolves to the
+   * user. `{ remember: false }` asks for a session that ends with the browser ({@link LoginOptions}).
+   */
+  login(username: string, password: string, options?: LoginOptions): Promise<User>;
   /** The logged-in user; 401 ({@link isUnauthorized}) when there is no live session. */
   me(): Promise<User>;
   /** Ends the session on the server and clears the cookie. */
@@ -202,8 +215,14 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
   });
   return {
     raw,
-    login: (username, password) =>
-      unwrap(raw.POST("/api/auth/login", { headers: { Authorization: basicAuthorization(username, password) } })),
+    login: (username, password, options = {}) =>
+      unwrap(
+        raw.POST("/api/auth/login", {
+          headers: { Authorization: basicAuthorization(username, password) },
+          // Only when asked: a plain login stays `/api/auth/login`, the server's default.
+          ...(options.remember === undefined ? {} : { params: { query: { remember: options.remember } } }),
+        }),
+      ),
     me: () => unwrap(raw.GET("/api/me")),
     logout: async () => {
       await unwrap(raw.POST("/api/auth/logout"));

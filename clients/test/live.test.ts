@@ -8,6 +8,7 @@ import {
   isUnauthorized,
   SpaAuthError,
   type Health,
+  type LoginOptions,
   type SpaAuthClient,
   type User,
 } from "../src/index.js";
@@ -67,6 +68,25 @@ describe("login", () => {
     expect(setCookies).toHaveLength(1);
     expect(setCookies[0]).toMatch(/HttpOnly/i);
     expect(jar.size).toBe(1);
+  });
+
+  it("remember: false gets a cookie without a lifetime and a session that is not persistent", async () => {
+    expectTypeOf<LoginOptions["remember"]>().toEqualTypeOf<boolean | undefined>();
+    const forgetful = newClient();
+    await forgetful.client.login(username, password, { remember: false });
+    expect(forgetful.requests[0]?.url).toBe(`${baseUrl}/api/auth/login?remember=false`);
+    expect(forgetful.setCookies).toHaveLength(1);
+    expect(forgetful.setCookies[0]).toMatch(/HttpOnly/i);
+    expect(forgetful.setCookies[0]).not.toMatch(/max-age|expires/i);
+    const [mine] = (await forgetful.client.listSessions()).filter((s) => s.current);
+    expect(mine?.persistent).toBe(false);
+
+    const remembered = newClient();
+    await remembered.client.login(username, password, { remember: true });
+    expect(remembered.requests[0]?.url).toBe(`${baseUrl}/api/auth/login?remember=true`);
+    expect(remembered.setCookies[0]).toMatch(/Max-Age=[1-9]\d*/i);
+    const [theirs] = (await remembered.client.listSessions()).filter((s) => s.current);
+    expect(theirs?.persistent).toBe(true);
   });
 
   it("usernames are case-insensitive", async () => {

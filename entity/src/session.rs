@@ -18,6 +18,10 @@ pub struct Model {
     pub absolute_expires_at: DateTimeUtc,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// False when the user logged in without "remember me": the cookie is sent without
+    /// `Max-Age`, so the browser drops it when it closes, and the idle deadline uses the
+    /// shorter `session_idle_timeout_short`, since the device may be shared.
+    pub persistent: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

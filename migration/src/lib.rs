@@ -6,6 +6,7 @@ mod m20261129_000001_create_users_and_sessions;
 mod m20261130_000001_create_server_secret;
 mod m20261130_000002_create_instance_registry;
 mod m20261201_000001_accounts_by_email;
+mod m20261201_000002_session_persistence;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_create_server_secret::Migration),
             Box::new(m20261130_000002_create_instance_registry::Migration),
             Box::new(m20261201_000001_accounts_by_email::Migration),
+            Box::new(m20261201_000002_session_persistence::Migration),
         ]
     }
 }

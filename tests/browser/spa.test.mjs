@@ -1,6 +1,6 @@
 // The example SPA (clients/spa), built and served by spa-auth itself (--spa-dir) under its
 // strict CSP, driven in Debian's headless chromium as a person would use it: logging in (wrong
-// password, right password, throttled), staying logged in across a reload with a cookie the page
+// password, right password, throttled, with and without "remember me"), staying logged in across a reload with a cookie the page
 // cannot read, logging out for real, and two browsers as the same user ending each other's
 // session and changing the password. Screenshots of each page go to tests/artifacts/spa-*.png.
 import { test, before, after } from 'node:test';
@@ -103,6 +103,9 @@ async function logIn(page, user) {
   await heading(page).filter({ hasText: 'Welcome' }).or(heading(page).filter({ hasText: 'My sessions' })).waitFor();
 }
 
+/** A login request, whatever its `?remember=`. */
+const LOGIN = /\/api\/auth\/login(\?|$)/;
+
 async function sessionCookie(context) {
   return (await context.cookies(base)).find((c) => c.name === COOKIE);
 }
@@ -128,7 +131,7 @@ test('login: a wrong password shows the message, the server down another, the ri
   await shot(page, '2-login-wrong-password');
 
   // The server unavailable (503) reads differently: stand in for it at the network level.
-  await page.route('**/api/auth/login', (route) =>
+  await page.route(LOGIN, (route) =>
     route.fulfill({
       status: 503,
       headers: { 'Retry-After': '1' },
@@ -139,7 +142,7 @@ test('login: a wrong password shows the message, the server down another, the ri
   await fillLogin(page, ALICE.username, ALICE.password);
   await page.getByRole('alert').filter({ hasText: 'The server is unavailable right now' }).waitFor();
   await shot(page, '3-login-unavailable');
-  await page.unroute('**/api/auth/login');
+  await page.unroute(LOGIN);
 
   // With the keyboard only: type, Enter submits.
   await page.getByLabel('Username').fill(ALICE.username);
@@ -166,6 +169,39 @@ test('the home page names the user by first and last name when they have one', a
   assert.equal(await page.getByTestId('roles').innerText(), 'none');
   clean();
   await context.close();
+});
+
+test('remember me is ticked by default and gives a cookie with an expiry; unticked, one that dies with the browser', async () => {
+  for (const remember of [true, false]) {
+    const { context, page, clean } = await newBrowser();
+    await page.goto(`${base}/`);
+    await heading(page).filter({ hasText: 'Log in' }).waitFor();
+    const box = page.getByRole('checkbox', { name: 'Remember me' });
+    assert.equal(await box.isChecked(), true, 'ticked by default');
+    if (!remember) {
+      await box.uncheck();
+      await shot(page, '1b-login-not-remembered');
+    }
+    await fillLogin(page, 'dora', 'dora explores the map');
+    await heading(page).filter({ hasText: 'Welcome, Dora Explorer' }).waitFor();
+
+    const cookie = await sessionCookie(context);
+    assert.ok(cookie, 'the browser holds the session cookie');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.secure, true);
+    if (remember) {
+      const days = (cookie.expires - Date.now() / 1000) / 86_400;
+      assert.ok(days > 13.9 && days <= 14, `a remembered cookie lives 14 days, not ${days}`);
+    } else {
+      // Playwright's word for a cookie without Max-Age or Expires.
+      assert.equal(cookie.expires, -1, 'a browser-session cookie');
+    }
+    // Either kind keeps the user logged in while the browser stays open.
+    await page.reload();
+    await heading(page).filter({ hasText: 'Welcome, Dora Explorer' }).waitFor();
+    clean();
+    await context.close();
+  }
 });
 
 test('a reload keeps the user logged in; the page cannot read the HttpOnly cookie; deep links survive login', async () => {
@@ -333,7 +369,7 @@ test('repeated wrong passwords show the throttling message with the wait', async
   let attempts = 0;
   // The server allows 3 failures per (address, account) here (--throttle-per-pair 3).
   for (; attempts < 6; attempts++) {
-    const answered = page.waitForResponse((r) => r.url() === `${base}/api/auth/login`);
+    const answered = page.waitForResponse((r) => LOGIN.test(r.url()));
     await fillLogin(page, BOB.username, `wrong-${attempts}`);
     const status = (await answered).status();
     await alert.filter({ hasText: /Wrong username or password\.|Too many failed attempts/ }).waitFor();

@@ -35,6 +35,11 @@ export SPA_AUTH_TEST_PASSWORD="contract-tests-password-1"
 # operations would then be tested only unauthenticated. Its limits go out of the way here
 # (the throttle has tests of its own).
 export SPA_AUTH_THROTTLE_PER_PAIR=1000000 SPA_AUTH_THROTTLE_PER_IP=1000000 SPA_AUTH_THROTTLE_PER_ACCOUNT=1000000
+# Sign-up open and mail on (to the log), so that sign-up, verification and reset run their
+# real code rather than answering `not_enabled`; their per-address limits out of the way too.
+export SPA_AUTH_SIGNUP=open SPA_AUTH_SMTP_URL=log SPA_AUTH_MAIL_FROM="spa-auth <no-reply@example.com>"
+export SPA_AUTH_PUBLIC_URL=https://auth.example.com
+export SPA_AUTH_MAIL_PER_ADDRESS=1000000 SPA_AUTH_MAIL_PER_IP=1000000
 export RUST_LOG="${RUST_LOG:-warn}"
 
 printf '%s\n' "$SPA_AUTH_TEST_PASSWORD" | "$bin" user create "$SPA_AUTH_TEST_USER" --email a@example.com >/dev/null

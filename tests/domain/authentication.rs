@@ -28,6 +28,7 @@ async fn login_bringing(
         &Password::new(password),
         &client(),
         brought,
+        true,
     )
     .await
 }

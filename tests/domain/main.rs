@@ -34,6 +34,7 @@ pub fn session_settings() -> SessionSettings {
         cookie_secure: true,
         cookie_same_site: SameSite::Lax,
         session_idle_timeout: Duration::from_secs(14 * 24 * 3600),
+        session_idle_timeout_short: None,
         session_absolute_timeout: Duration::from_secs(30 * 24 * 3600),
         session_refresh_interval: Duration::from_secs(3600),
         session_cache_ttl: Duration::from_secs(60),
@@ -158,7 +159,7 @@ impl Domain {
     pub async fn open(&self, user: &user::Model) -> (Token, session::Model) {
         self.services
             .sessions
-            .create(user.id, &client())
+            .create(user.id, &client(), true)
             .await
             .expect("cannot open a session")
     }

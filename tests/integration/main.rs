@@ -29,6 +29,7 @@ mod limits;
 mod metrics;
 mod proptests;
 mod races;
+mod remember_me;
 mod roles;
 mod spa;
 mod stuck_database;

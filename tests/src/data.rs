@@ -158,7 +158,7 @@ pub async fn open_session_in(state: &AppState, user_id: uuid::Uuid, user_agent: 
     };
     let (token, _) = state
         .sessions
-        .create(user_id, &client)
+        .create(user_id, &client, true)
         .await
         .expect("cannot open a session");
     token.expose().to_owned()

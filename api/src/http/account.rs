@@ -29,6 +29,9 @@ pub struct SessionInfo {
     pub ip: Option<String>,
     /// True for the session making this request.
     pub current: bool,
+    /// False for a login without "remember me" (`?remember=false`): its cookie dies with the
+    /// browser and it idles out sooner.
+    pub persistent: bool,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -126,6 +129,7 @@ impl poem_openapi::types::Example for SessionInfo {
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
             ip: Some("192.0.2.10".into()),
             current: true,
+            persistent: true,
         }
     }
 }
@@ -224,6 +228,7 @@ impl AccountApi {
                 expires_at: s.expires_at,
                 user_agent: s.user_agent,
                 ip: s.ip,
+                persistent: s.persistent,
             })
             .collect();
         Ok(SessionsOk::Ok(Json(infos)))
@@ -356,8 +361,6 @@ async fn change_password(
     let opened =
         authentication::change_password(state, &auth.current, &current, &new, &client).await?;
     Ok(PasswordChanged::Changed(
-        state
-            .sessions
-            .cookie(&opened.token, opened.session.expires_at),
+        state.sessions.cookie(&opened.token, &opened.session),
     ))
 }

@@ -1,7 +1,7 @@
 //! Logging in and out, and who is logged in.
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, OpenApi, param::Query, payload::Json};
 
 use super::{SessionChangeError, SessionError, Tag, User, client_info};
 use crate::{
@@ -29,7 +29,7 @@ api_errors! {
     /// Errors of login.
     LoginError {
         plain: [
-            400 BadRequest "The Authorization header is not valid HTTP Basic (`bad_request`).",
+            400 BadRequest "The Authorization header is not valid HTTP Basic, or `remember` is not `true` or `false` (`bad_request`).",
             401 Unauthorized "No credentials (`not_authenticated`), or wrong username or password, or an inactive account (`invalid_credentials`), or the right password for an account whose address must be verified first (`email_not_verified`, with `SPA_AUTH_REQUIRE_VERIFIED_EMAIL`). Never carries `WWW-Authenticate`, so browsers show no pop-up.",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
         ],
@@ -70,7 +70,10 @@ impl AuthApi {
     /// Log in
     ///
     /// Checks the HTTP Basic credentials and opens a new server-side session, sent back as an
-    /// HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`.
+    /// HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`. With
+    /// `?remember=false` the cookie has no `Max-Age` (the browser drops it when it closes)
+    /// and the session idles out sooner (`SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT`, 12 hours by
+    /// default).
     #[oai(
         path = "/api/auth/login",
         method = "post",
@@ -82,8 +85,13 @@ impl AuthApi {
         req: &Request,
         state: Data<&AppState>,
         auth: BasicAuth,
+        /// "Remember me": `true` (the default) keeps the session across browser restarts for
+        /// the idle timeout; `false` sends a browser-session cookie and applies the shorter
+        /// idle timeout, for a shared computer.
+        #[oai(default = "remember_by_default")]
+        remember: Query<bool>,
     ) -> Result<LoginOk, LoginError> {
-        Ok(login(req, &state, auth).await?)
+        Ok(login(req, &state, auth, remember.0).await?)
     }
 
     /// Who is logged in
@@ -128,13 +136,22 @@ impl AuthApi {
     }
 }
 
-async fn login(req: &Request, state: &AppState, auth: BasicAuth) -> Result<LoginOk, ApiError> {
+/// A login without `?remember=` behaves as before the parameter existed.
+fn remember_by_default() -> bool {
+    true
+}
+
+async fn login(
+    req: &Request,
+    state: &AppState,
+    auth: BasicAuth,
+    remember: bool,
+) -> Result<LoginOk, ApiError> {
     let client = client_info(req, state.trust_proxy);
     let brought = session_token(req, state.sessions.cookie_name());
+    let (username, password) = (&auth.username, &auth.password);
     let opened =
-        authentication::log_in(state, &auth.username, &auth.password, &client, brought).await?;
-    let cookie = state
-        .sessions
-        .cookie(&opened.token, opened.session.expires_at);
+        authentication::log_in(state, username, password, &client, brought, remember).await?;
+    let cookie = state.sessions.cookie(&opened.token, &opened.session);
     Ok(LoginOk::Ok(Json(opened.user.into()), cookie))
 }

@@ -43,7 +43,7 @@ pub struct Current {
     pub session: session::Model,
     pub user: user::Model,
     /// Set when this request pushed the idle deadline forward: the cookie is re-sent with the
-    /// new `Max-Age`.
+    /// new `Max-Age` (or, for a browser-session cookie, again without one).
     pub renewed: bool,
 }
 
@@ -81,9 +81,13 @@ impl Sessions {
         &self.settings.cookie_name
     }
 
-    fn idle(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.settings.session_idle_timeout)
-            .unwrap_or(chrono::Duration::MAX)
+    /// The idle lifetime of a session: shorter for one whose cookie dies with the browser.
+    fn idle(&self, persistent: bool) -> chrono::Duration {
+        let idle = match persistent {
+            true => self.settings.session_idle_timeout,
+            false => self.settings.idle_timeout_short(),
+        };
+        chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX)
     }
 
     fn absolute(&self) -> chrono::Duration {
@@ -96,13 +100,17 @@ impl Sessions {
             .unwrap_or(chrono::Duration::MAX)
     }
 
-    /// Opens a brand-new session; the caller sends the token as the cookie.
+    /// Opens a brand-new session; the caller sends the token as the cookie. `persistent`:
+    /// "remember me", see [`session::Model::persistent`].
     pub async fn create(
         &self,
         user_id: Uuid,
         client: &ClientInfo,
+        persistent: bool,
     ) -> Result<(Token, session::Model), SessionError> {
-        let created = self.create_in(&self.db, user_id, client).await?;
+        let created = self
+            .create_in(&self.db, user_id, client, persistent)
+            .await?;
         crate::telemetry::metrics::METRICS.sessions_created(1);
         Ok(created)
     }
@@ -114,6 +122,7 @@ impl Sessions {
         db: &C,
         user_id: Uuid,
         client: &ClientInfo,
+        persistent: bool,
     ) -> Result<(Token, session::Model), SessionError> {
         let token = Token::generate()?;
         let now = Utc::now();
@@ -124,10 +133,11 @@ impl Sessions {
             user_id: Set(user_id),
             created_at: Set(now),
             last_seen_at: Set(now),
-            expires_at: Set((now + self.idle()).min(absolute)),
+            expires_at: Set((now + self.idle(persistent)).min(absolute)),
             absolute_expires_at: Set(absolute),
             user_agent: Set(client.user_agent.clone()),
             ip: Set(client.ip.clone()),
+            persistent: Set(persistent),
         }
         .insert(db)
         .await?;
@@ -170,9 +180,10 @@ impl Sessions {
             }));
         }
         let absolute = session.absolute_expires_at;
+        let idle = self.idle(session.persistent);
         let mut active: session::ActiveModel = session.into();
         active.last_seen_at = Set(now);
-        active.expires_at = Set((now + self.idle()).min(absolute));
+        active.expires_at = Set((now + idle).min(absolute));
         let session = active.update(&self.db).await?;
         self.cache.put(hash, session.clone(), user.clone());
         Ok(Some(Current {
@@ -251,9 +262,13 @@ impl Sessions {
         purge_expired(&self.db).await
     }
 
-    /// `Set-Cookie` value carrying the token, living as long as the session's idle deadline.
-    pub fn cookie(&self, token: &Token, expires_at: DateTime<Utc>) -> String {
-        let max_age = (expires_at - Utc::now()).num_seconds().max(0);
+    /// `Set-Cookie` value carrying the token of `session`: living as long as its idle
+    /// deadline, or, without "remember me", a browser-session cookie (no `Max-Age`), which
+    /// the browser drops when it closes while the server still ends it at its idle deadline.
+    pub fn cookie(&self, token: &Token, session: &session::Model) -> String {
+        let max_age = session
+            .persistent
+            .then(|| (session.expires_at - Utc::now()).num_seconds().max(0));
         self.cookie_with(token.expose(), max_age)
     }
 
@@ -262,15 +277,16 @@ impl Sessions {
     pub fn renewal_cookie(&self, current: &Current, token: &Token) -> Option<String> {
         current
             .renewed
-            .then(|| self.cookie(token, current.session.expires_at))
+            .then(|| self.cookie(token, &current.session))
     }
 
     /// `Set-Cookie` value that makes the browser drop the session cookie.
     pub fn clear_cookie(&self) -> String {
-        self.cookie_with("", 0)
+        self.cookie_with("", Some(0))
     }
 
-    fn cookie_with(&self, value: &str, max_age: i64) -> String {
+    /// The cookie; `max_age` `None` makes it a browser-session cookie.
+    fn cookie_with(&self, value: &str, max_age: Option<i64>) -> String {
         let same_site = match self.settings.cookie_same_site {
             SameSite::Lax => "Lax",
             SameSite::Strict => "Strict",
@@ -280,8 +296,12 @@ impl Sessions {
         } else {
             ""
         };
+        let max_age = match max_age {
+            Some(seconds) => format!("; Max-Age={seconds}"),
+            None => String::new(),
+        };
         format!(
-            "{}={value}; Max-Age={max_age}; Path=/; HttpOnly{secure}; SameSite={same_site}",
+            "{}={value}{max_age}; Path=/; HttpOnly{secure}; SameSite={same_site}",
             self.settings.cookie_name
         )
     }

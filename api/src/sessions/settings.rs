@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// The idle lifetime of a session without "remember me" unless configured: a working day.
+pub const DEFAULT_IDLE_TIMEOUT_SHORT: Duration = Duration::from_secs(12 * 3600);
+
 /// Whether changes are pushed to every instance (PostgreSQL `LISTEN`/`NOTIFY`) or only polled.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Push {
@@ -38,6 +41,12 @@ pub struct SessionSettings {
     /// A session unused for this long ends (slides with use). Django's SESSION_COOKIE_AGE.
     #[arg(long, env = "SPA_AUTH_SESSION_IDLE_TIMEOUT", default_value = "14days", value_parser = humantime::parse_duration)]
     pub session_idle_timeout: Duration,
+    /// Idle lifetime of a session opened without "remember me" (`?remember=false`), whose
+    /// cookie dies with the browser: shorter, since such a login is typically on a shared
+    /// device. Defaults to 12h, or to the idle timeout if that is shorter, so that a deployment
+    /// with a short idle timeout need not set it; set explicitly, it must not be longer.
+    #[arg(long, env = "SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout_short: Option<Duration>,
     /// A session ends this long after login, however much it is used.
     #[arg(long, env = "SPA_AUTH_SESSION_ABSOLUTE_TIMEOUT", default_value = "30days", value_parser = humantime::parse_duration)]
     pub session_absolute_timeout: Duration,
@@ -87,6 +96,14 @@ pub enum SettingsError {
     #[error("session refresh interval must be shorter than the idle timeout")]
     RefreshNotShorterThanIdle,
     #[error(
+        "the short session idle timeout (SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT) must be positive and not longer than the idle timeout"
+    )]
+    ShortIdleLongerThanIdle,
+    #[error(
+        "session refresh interval must be shorter than the short idle timeout (SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT): a session without remember-me would otherwise never slide"
+    )]
+    RefreshNotShorterThanShortIdle,
+    #[error(
         "invalidation poll must be between 1ms and 5s (it bounds how long another instance may serve an ended session)"
     )]
     InvalidationPoll,
@@ -120,6 +137,16 @@ impl SessionSettings {
         if self.session_refresh_interval >= self.session_idle_timeout {
             return Err(SettingsError::RefreshNotShorterThanIdle);
         }
+        // Longer than the idle timeout would make "remember me" the shorter-lived choice; the
+        // absolute timeout bounds it through the idle timeout.
+        if let Some(short) = self.session_idle_timeout_short
+            && (short.is_zero() || short > self.session_idle_timeout)
+        {
+            return Err(SettingsError::ShortIdleLongerThanIdle);
+        }
+        if self.session_refresh_interval >= self.idle_timeout_short() {
+            return Err(SettingsError::RefreshNotShorterThanShortIdle);
+        }
         if self.invalidation_poll.is_zero() || self.invalidation_poll > Duration::from_secs(5) {
             return Err(SettingsError::InvalidationPoll);
         }
@@ -129,6 +156,13 @@ impl SessionSettings {
             return Err(SettingsError::InvalidationSafetyPoll);
         }
         Ok(())
+    }
+
+    /// The idle lifetime of a session without "remember me": as set, else 12 hours or the idle
+    /// timeout if that is shorter.
+    pub fn idle_timeout_short(&self) -> Duration {
+        self.session_idle_timeout_short
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT_SHORT.min(self.session_idle_timeout))
     }
 
     /// Whether changes are pushed on this database (`postgres`: it is PostgreSQL), or the

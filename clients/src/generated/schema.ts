@@ -16,7 +16,10 @@ export interface paths {
         /**
          * Log in
          * @description Checks the HTTP Basic credentials and opens a new server-side session, sent back as an
-         *     HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`.
+         *     HttpOnly cookie. A failed login answers 401 without `WWW-Authenticate`. With
+         *     `?remember=false` the cookie has no `Max-Age` (the browser drops it when it closes)
+         *     and the session idles out sooner (`SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT`, 12 hours by
+         *     default).
          */
         post: operations["login"];
         delete?: never;
@@ -434,6 +437,7 @@ export interface components {
          *       "id": "00000000-0000-0000-0000-000000000000",
          *       "ip": "192.0.2.10",
          *       "last_seen_at": "1970-01-01T00:00:00+00:00",
+         *       "persistent": true,
          *       "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"
          *     }
          */
@@ -456,6 +460,11 @@ export interface components {
             ip?: string;
             /** @description True for the session making this request. */
             current: boolean;
+            /**
+             * @description False for a login without "remember me" (`?remember=false`): its cookie dies with the
+             *     browser and it idles out sooner.
+             */
+            persistent: boolean;
         };
         /**
          * SignupBody
@@ -539,7 +548,14 @@ export type $defs = Record<string, never>;
 export interface operations {
     login: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description "Remember me": `true` (the default) keeps the session across browser restarts for
+                 *     the idle timeout; `false` sends a browser-session cookie and applies the shorter
+                 *     idle timeout, for a shared computer.
+                 */
+                remember?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -560,7 +576,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["User"];
                 };
             };
-            /** @description The Authorization header is not valid HTTP Basic (`bad_request`). */
+            /** @description The Authorization header is not valid HTTP Basic, or `remember` is not `true` or `false` (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;

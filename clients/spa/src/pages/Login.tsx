@@ -11,6 +11,9 @@ export function LoginPage({ ended }: { ended: boolean }) {
   const { loggedIn } = useSession();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
+  // Ticked by default, as the server assumes without `?remember=`; unticked on a shared
+  // computer, the cookie dies with the browser and the session idles out sooner.
+  const [remember, setRemember] = useState(true);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
   // Right password, but the address is not verified yet (SPA_AUTH_REQUIRE_VERIFIED_EMAIL).
@@ -35,7 +38,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
     setRetryAt(undefined);
     try {
       // The guard in App.tsx then leaves /login for `?next=`.
-      loggedIn(await auth.login(username.trim(), password));
+      loggedIn(await auth.login(username.trim(), password, { remember }));
     } catch (err) {
       setPassword("");
       if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
@@ -79,6 +82,20 @@ export function LoginPage({ ended }: { ended: boolean }) {
           value={password}
           onChange={(e) => setPassword(e.target.value)}
         />
+        <label className="checkbox">
+          <input
+            id="remember"
+            name="remember"
+            type="checkbox"
+            aria-describedby="remember-hint"
+            checked={remember}
+            onChange={(e) => setRemember(e.target.checked)}
+          />
+          Remember me
+        </label>
+        <p id="remember-hint" className="hint">
+          Untick on a shared computer: you are logged out when the browser closes.
+        </p>
         <Message kind="error">{message}</Message>
         <button type="submit" disabled={busy || waiting}>
           {busy ? "Logging in…" : "Log in"}
