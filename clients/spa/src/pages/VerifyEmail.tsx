@@ -43,6 +43,7 @@ export function VerifyEmailPage() {
   const { state, loggedIn } = useSession();
   const [result, setResult] = useState<Result>();
   const authenticated = state.status === "authenticated";
+  const knownEmail = state.status === "authenticated" ? state.user.email : "";
 
   useEffect(() => {
     if (!token) return;
@@ -63,7 +64,7 @@ export function VerifyEmailPage() {
     return (
       <Page title="Verify your email address">
         <p>Open the link from the email we sent you. If you cannot find it, we can send a new one.</p>
-        <ResendVerificationForm title="Get a new link" />
+        <ResendVerificationForm title="Get a new link" email={knownEmail} />
       </Page>
     );
   }
@@ -89,7 +90,7 @@ export function VerifyEmailPage() {
             This link does not work any more: it was used already, it expired, or a newer link replaced it.
             If your address is not verified yet, have a new link sent.
           </p>
-          <ResendVerificationForm title="Get a new link" />
+          <ResendVerificationForm title="Get a new link" email={knownEmail} />
           <p>
             {authenticated ? <Link href="/account">Go to your account</Link> : <Link href="/login">Log in</Link>}
           </p>
