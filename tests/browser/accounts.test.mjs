@@ -199,8 +199,20 @@ test('sign-up: the server\'s refusals by the right field, "check your email", th
   await shot(page, '2-signup-errors');
   assert.equal(smtp.inbox.count(GINA.email), 0, 'nothing is mailed for a refused sign-up');
 
+  // While the server works, the button says so and cannot be pressed twice.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route('**/api/auth/signup', async (route) => {
+    await held;
+    await route.continue();
+  });
   await signUp(page, GINA);
+  const busy = page.getByRole('button', { name: 'Creating your account…' });
+  await busy.waitFor();
+  assert.equal(await busy.isDisabled(), true);
+  release();
   await heading(page, 'Check your email').waitFor();
+  await page.unroute('**/api/auth/signup');
   assert.match(await page.locator('.page').innerText(), /We sent a link to gina@example\.com/);
   await shot(page, '3-signup-check-your-email');
 
@@ -210,6 +222,9 @@ test('sign-up: the server\'s refusals by the right field, "check your email", th
   const posted = await follow(page, link, 'Email address verified');
   assert.ok(posted.some((body) => body.includes(secretOf(link))), 'the token travels in a POST body');
   await shot(page, '4-email-verified');
+  // A reload finds no token: it is in neither the address bar nor the history entry.
+  await page.reload();
+  await heading(page, 'Verify your email address').waitFor();
 
   // The link works once.
   await follow(page, link, 'This link is not valid');
@@ -432,5 +447,39 @@ test('a server that sends no mail: sign-up is closed, and a reset cannot be aske
   await page.goto(`${closed.url}/verify-email`);
   await heading(page, 'Verify your email address').waitFor();
   clean();
+  await context.close();
+});
+
+test('verified addresses not required: an unverified user logs in, the account page says so and mails a new link, used while logged in', async () => {
+  const lenient = await startSpaAuth({ settings: { SPA_AUTH_SIGNUP: 'open' } });
+  const LEO = { username: 'leo', email: 'leo@example.com', password: 'leo verifies later' };
+  const { context, page, clean } = await newBrowser(lenient.url);
+  await page.goto(`${lenient.url}/signup`);
+  await heading(page, 'Create an account').waitFor();
+  await signUp(page, LEO);
+  await heading(page, 'Check your email').waitFor();
+  const first = linkIn(await smtp.inbox.take(LEO.email), lenient.url, '/verify-email');
+
+  await page.getByRole('link', { name: 'Log in' }).click();
+  await fillLogin(page, LEO.username, LEO.password);
+  await heading(page, 'Welcome, leo').waitFor();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await heading(page, 'Account').waitFor();
+  assert.match(await page.getByTestId('account-email').innerText(), /^leo@example\.com\s+not verified$/);
+  // The address is known: just a button.
+  assert.match(await page.locator('.page').innerText(), /We can mail a new link to leo@example\.com\./);
+  await page.getByRole('button', { name: 'Send a new link' }).click();
+  await page.getByRole('status').filter({ hasText: 'A new link is on its way to leo@example.com.' }).waitFor();
+  await shot(page, '19-account-not-verified');
+  const second = linkIn(await smtp.inbox.take(LEO.email), lenient.url, '/verify-email');
+  assert.notEqual(second, first);
+
+  // Followed while logged in: the session carries on, and the account shows the address verified.
+  await follow(page, second, 'Email address verified');
+  await page.getByRole('link', { name: 'Go to your account' }).click();
+  await heading(page, 'Account').waitFor();
+  assert.match(await page.getByTestId('account-email').innerText(), /^leo@example\.com\s+verified$/);
+  assert.equal(await page.getByRole('button', { name: 'Send a new link' }).count(), 0);
+  clean([secretOf(first), secretOf(second)]);
   await context.close();
 });

@@ -34,7 +34,7 @@ export function AccountPage() {
         </dd>
       </dl>
       {user.email && !user.email_verified && (
-        <ResendVerificationForm email={user.email} title="Verify your address" />
+        <ResendVerificationForm email={user.email} title="Verify your address" fixed />
       )}
       <ChangeEmailForm current={user.email} />
     </Page>
