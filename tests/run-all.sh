@@ -37,6 +37,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+step "aiosmtpd for the mail tests (tests/smtp), in a venv"
+bash tests/venv.sh tests/smtp
+export SPA_AUTH_TEST_SMTP_PYTHON="$PWD/tests/smtp/.venv/bin/python"
+
 step "Rust tests: unit and black-box over HTTP, on SQLite and PostgreSQL"
 cargo nextest run --workspace --locked --no-fail-fast
 

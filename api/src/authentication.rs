@@ -16,6 +16,7 @@ use sea_orm::{DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use crate::{
+    mail,
     passwords::{Password, PasswordError, PasswordRejected, check_new_password},
     services::Services,
     sessions::{self, ClientInfo, Current, Reason, SessionError, Token, Which},
@@ -273,7 +274,11 @@ async fn replace_password(
             .sessions
             .create_in(&txn, user.id, client, persistent)
             .await?;
+        let notified = users::queue_password_changed(&txn, &user, state.accounts.mail).await?;
         txn.commit().await?;
+        if notified {
+            mail::outbox::wake();
+        }
         // "Done" must mean the old cookies are refused everywhere, not just here.
         state.sessions.settle(user.id).await;
         let user = user::Model {

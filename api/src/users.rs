@@ -8,7 +8,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::sessions::{Reason, Which, bump_epoch, end_sessions, registry::settle_everywhere};
+use crate::{
+    mail::MailKind,
+    sessions::{Reason, Which, bump_epoch, end_sessions, registry::settle_everywhere},
+};
 
 pub const MAX_USERNAME: usize = 150;
 
@@ -239,12 +242,14 @@ pub async fn replace_password_hash_if_unchanged<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// Replaces the password hash and ends every session of the user, in one transaction; returns
-/// once every live instance has dropped what it cached about the user.
+/// Replaces the password hash and ends every session of the user, in one transaction, which
+/// also queues the "your password was changed" mail when `mail` is on; returns once every
+/// live instance has dropped what it cached about the user.
 pub async fn set_password_hash(
     db: &DatabaseConnection,
     user: user::Model,
     hash: String,
+    mail: bool,
 ) -> Result<user::Model, DbErr> {
     use sea_orm::TransactionTrait;
     let txn = db.begin().await?;
@@ -253,9 +258,29 @@ pub async fn set_password_hash(
     active.password_hash = Set(Some(hash));
     let user = active.update(&txn).await?;
     end_sessions(&txn, id, Which::All, Reason::PasswordChanged).await?;
+    let notified = queue_password_changed(&txn, &user, mail).await?;
     txn.commit().await?;
+    if notified {
+        crate::mail::outbox::wake();
+    }
     settle_everywhere(db, id).await;
     Ok(user)
+}
+
+/// Queues "your password was changed" to the user's address, in the caller's transaction so
+/// that the notice exists exactly when the change does; nothing when mail is off or the user
+/// has no address. Returns whether a message was queued.
+pub async fn queue_password_changed<C: ConnectionTrait>(
+    db: &C,
+    user: &user::Model,
+    mail: bool,
+) -> Result<bool, DbErr> {
+    if !mail || email_key(&user.email).is_none() {
+        return Ok(false);
+    }
+    let params = serde_json::json!({ "username": user.username });
+    crate::mail::outbox::enqueue(db, MailKind::PasswordChanged, user.email.trim(), params).await?;
+    Ok(true)
 }
 
 /// Activates or deactivates; deactivation ends every session of the user. Returns once every

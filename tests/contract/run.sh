@@ -12,14 +12,7 @@ bin="${SPA_AUTH_BIN:-$root/target/debug/spa-auth}"
 spec="$root/openapi/openapi.json"
 
 # The venv is rebuilt whenever requirements.txt changes.
-stamp=".venv/.requirements.sha256"
-want="$(sha256sum requirements.txt | cut -d' ' -f1)"
-if [ ! -x .venv/bin/st ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  rm -rf .venv
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-  echo "$want" > "$stamp"
-fi
+bash "$here/../venv.sh" "$here"
 
 echo "--- lint: openapi-spec-validator $(.venv/bin/pip show openapi-spec-validator | sed -n 's/^Version: //p')"
 .venv/bin/openapi-spec-validator "$spec"

@@ -2,25 +2,13 @@
 //!
 //! The subscriber is global to the process; nextest runs every test in a process of its own.
 
-use spa_auth::telemetry::{self, LogFormat};
-use spa_auth_tests::{Db, LogBuffer, StatusCode, basic_credentials, spawn_app};
+use spa_auth_tests::{Db, StatusCode, basic_credentials, spawn_app, with_trace_logs};
 
 const PASSWORD: &str = "s3cret-Horse-battery";
 const WRONG_PASSWORD: &str = "wr0ng-Staple-donkey";
 
 fn run(db: Db) {
-    // SAFETY: set before the runtime and any other thread of this test process exist; nothing
-    // reads the environment concurrently.
-    unsafe { std::env::set_var("RUST_LOG", "trace") };
-    let logs = LogBuffer::default();
-    telemetry::init(LogFormat::Json, logs.make_writer());
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let token = rt.block_on(async {
+    let (token, text) = with_trace_logs(async {
         let app = spawn_app(db).await;
         app.create_user("alice", PASSWORD).await;
 
@@ -40,9 +28,6 @@ fn run(db: Db) {
         );
         token
     });
-    drop(rt);
-
-    let text = logs.contents();
     assert!(
         text.contains("\"level\":\"TRACE\"") || text.contains("\"level\":\"DEBUG\""),
         "the subscriber did not record below INFO; the test would prove little:\n{text}"

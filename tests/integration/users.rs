@@ -53,7 +53,7 @@ db_test!(
             .await
             .unwrap();
         // What `spa-auth user set-password` does (see `TestApp::settle`).
-        set_password_hash(&app.db, app.user("alice").await, new_hash)
+        set_password_hash(&app.db, app.user("alice").await, new_hash, false)
             .await
             .unwrap();
         app.settle().await;

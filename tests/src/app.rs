@@ -47,6 +47,44 @@ pub fn base_args(database_url: &str) -> Vec<String> {
     ]
 }
 
+/// The `From` of the mail test apps send.
+pub const TEST_MAIL_FROM: &str = "spa-auth tests <no-reply@example.com>";
+/// Where the links in the mail of test apps point.
+pub const TEST_PUBLIC_URL: &str = "https://auth.example.com";
+
+/// Mail on, to `smtp_url` (an [`crate::SmtpServer`]'s, or `log`), with the sender polling
+/// every 100 ms and retrying after 100 ms, doubling: what a test of delivery can wait for.
+/// Add `--mail-templates DIR` for overrides.
+pub fn mail_args(smtp_url: &str) -> Vec<String> {
+    [
+        "--smtp-url",
+        smtp_url,
+        "--mail-from",
+        TEST_MAIL_FROM,
+        "--public-url",
+        TEST_PUBLIC_URL,
+        "--mail-poll",
+        "100ms",
+        "--mail-retry-base",
+        "100ms",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Like [`spawn_app_with`], with mail on (see [`mail_args`]).
+pub async fn spawn_app_with_mail(
+    db: Db,
+    smtp_url: &str,
+    configure: impl FnOnce(&mut Vec<String>),
+) -> TestApp {
+    spawn_app_with(db, |args| {
+        args.extend(mail_args(smtp_url));
+        configure(args);
+    })
+    .await
+}
+
 /// Parses CLI-style arguments into `ServeSettings`, as `spa-auth serve` would.
 pub fn parse_settings(args: &[String]) -> ServeSettings {
     match ServeArgs::try_parse_from(args) {

@@ -16,12 +16,14 @@
 //! [`db_test!`] runs one test body on both databases. A PostgreSQL that cannot be reached fails
 //! the test; it is never skipped.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod data;
 pub mod db;
 pub mod host;
 pub mod http;
+pub mod smtp;
 
 use std::{
     io::Write,
@@ -32,7 +34,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 
 pub use app::{
-    Instance, NO_THROTTLE, TestApp, base_args, parse_settings, spawn_app, spawn_app_with,
+    Instance, NO_THROTTLE, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, base_args, mail_args,
+    parse_settings, spawn_app, spawn_app_with, spawn_app_with_mail,
 };
 pub use cli::{cli, cli_ok, command, spa_auth_binary};
 pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
@@ -42,6 +45,7 @@ pub use http::{
     Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
 };
 pub use reqwest::{Response, StatusCode, header};
+pub use smtp::{Mail, SmtpServer};
 pub use spa_auth::http::extractors::DEFAULT_COOKIE_NAME;
 
 /// The default idle timeout: 14 days.
@@ -111,4 +115,23 @@ impl Write for LogBuffer {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Runs `body` on a runtime of its own with the service's log, at TRACE and as JSON, going to
+/// a buffer; returns the body's result and the log. The subscriber is global to the process:
+/// nextest runs every test in a process of its own.
+pub fn with_trace_logs<T>(body: impl std::future::Future<Output = T>) -> (T, String) {
+    // SAFETY: set before the runtime and any other thread of this test process exist; nothing
+    // reads the environment concurrently.
+    unsafe { std::env::set_var("RUST_LOG", "trace") };
+    let logs = LogBuffer::default();
+    spa_auth::telemetry::init(spa_auth::telemetry::LogFormat::Json, logs.make_writer());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("cannot build a runtime");
+    let out = rt.block_on(body);
+    drop(rt);
+    (out, logs.contents())
 }

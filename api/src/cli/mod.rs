@@ -207,8 +207,11 @@ pub(super) async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnecti
     Ok(db)
 }
 
-async fn serve(settings: ServeSettings) -> Result<(), CliError> {
+async fn serve(mut settings: ServeSettings) -> Result<(), CliError> {
     telemetry::init(settings.log_format, std::io::stdout);
+    if settings.demo {
+        demo_mail(&mut settings);
+    }
     let app = Application::build(&settings).await?;
     if settings.demo {
         create_demo_user(app.state()).await?;
@@ -219,4 +222,50 @@ async fn serve(settings: ServeSettings) -> Result<(), CliError> {
     }
     app.run_until(server::shutdown_signal()).await?;
     Ok(())
+}
+
+/// The demo shows every flow without a mail server: with no SMTP URL, mail goes to the log
+/// (links included; see `mail::transport`), from a made-up sender, with links to this server.
+fn demo_mail(settings: &mut ServeSettings) {
+    if settings.mail.smtp_url.is_some() {
+        return;
+    }
+    settings.mail.smtp_url = Some("log".into());
+    settings
+        .mail
+        .mail_from
+        .get_or_insert_with(|| DEMO_MAIL_FROM.into());
+    let port = settings.bind.port();
+    settings
+        .public_url
+        .get_or_insert_with(|| format!("http://localhost:{port}"));
+    eprintln!("demo: mail is printed to the log, not sent (set SPA_AUTH_SMTP_URL to send it)");
+}
+
+/// The `From` of the demo's mail.
+pub const DEMO_MAIL_FROM: &str = "spa-auth demo <no-reply@example.com>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_mails_to_the_log_with_links_to_itself_unless_smtp_is_set() {
+        let mut settings = ServeSettings::defaults();
+        settings.demo = true;
+        demo_mail(&mut settings);
+        assert_eq!(settings.mail.smtp_url.as_deref(), Some("log"));
+        assert_eq!(settings.mail.mail_from.as_deref(), Some(DEMO_MAIL_FROM));
+        assert_eq!(
+            settings.public_url.as_deref(),
+            Some("http://localhost:8080")
+        );
+        assert_eq!(settings.validate(), Ok(()));
+
+        let mut settings = ServeSettings::defaults();
+        settings.mail.smtp_url = Some("smtp://mail.example.com".into());
+        demo_mail(&mut settings);
+        assert_eq!(settings.mail.mail_from, None);
+        assert_eq!(settings.public_url, None);
+    }
 }

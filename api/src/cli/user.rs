@@ -30,6 +30,16 @@ pub enum UserCommand {
     /// Set a user's password (read from standard input); ends all of the user's sessions.
     SetPassword {
         username: String,
+        /// The server's mail setting: when set (as `SPA_AUTH_SMTP_URL` is for the server), the
+        /// user is told by mail that their password was changed. The running server delivers
+        /// it; this command only queues it.
+        #[arg(
+            long,
+            env = "SPA_AUTH_SMTP_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        smtp_url: Option<String>,
         #[command(flatten)]
         db: DatabaseSettings,
         #[command(flatten)]
@@ -128,6 +138,7 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::SetPassword {
             username,
+            smtp_url,
             db,
             password,
         } => {
@@ -136,7 +147,7 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
             let pw = read_password()?;
             check_new_password(pw.expose(), &user.username)?;
             let hash = Passwords::new(&password)?.hash(&pw).await?;
-            users::set_password_hash(&db, user, hash).await?;
+            users::set_password_hash(&db, user, hash, smtp_url.is_some()).await?;
             tracing::info!(target: "audit", event = "password_changed", %username, "by operator");
             println!("password set; every session of {username} has ended");
         }

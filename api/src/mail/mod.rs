@@ -7,9 +7,13 @@
 //! the database holds tokens only as hashes, as it holds sessions.
 
 pub mod outbox;
+pub mod sender;
 pub mod settings;
+pub mod templates;
+pub mod transport;
 
-pub use settings::MailSettings;
+pub use sender::{MailError, Sender};
+pub use settings::{MailSettings, SettingsError};
 
 use serde_json::{Map, Value};
 

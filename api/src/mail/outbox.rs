@@ -35,3 +35,18 @@ pub async fn enqueue<C: ConnectionTrait>(
     tracing::debug!(mail_id = %id, kind = kind.as_str(), "mail queued");
     Ok(id)
 }
+
+/// Wakes this process's sender when a transaction that queued mail commits, so that the
+/// message leaves now rather than at the next poll.
+static QUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Call after committing a transaction that called [`enqueue`]. Only a hint: without it, the
+/// message leaves at the sender's next poll.
+pub fn wake() {
+    QUEUED.notify_one();
+}
+
+/// Resolves at the next [`wake`] (or at once if one came while nobody waited).
+pub(super) async fn queued() {
+    QUEUED.notified().await
+}

@@ -21,6 +21,7 @@ use crate::{
         protect::Protect,
         state::AppState,
     },
+    mail::{MailError, Sender},
     passwords::Passwords,
     server::settings::{SettingsError, SpaAuthSettings},
     services::Services,
@@ -46,6 +47,9 @@ pub enum BuildError {
     /// The survey of stored password hashes, or the shared decoy key, could not be read.
     #[error("login decoys: {0}")]
     Decoy(#[from] crate::passwords::decoy::DecoyError),
+    /// The mail settings or a mail template (an override that does not render).
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
 /// Why [`SpaAuth::authenticate`] could not say whether a request has a live session.
@@ -87,6 +91,8 @@ pub struct SpaAuth {
     purge_interval: Duration,
     watch: WatchSettings,
     decoy_refresh: Duration,
+    /// The mail sender, when mail is on.
+    mail: Option<Sender>,
 }
 
 impl SpaAuth {
@@ -104,6 +110,10 @@ impl SpaAuth {
             .push_on(postgres)
             .map_err(SettingsError::from)?;
         database::migrate(&db).await?;
+        let mail = match settings.mail.enabled() {
+            true => Some(Sender::new(db.clone(), &settings.mail)?),
+            false => None,
+        };
         let services = Services {
             sessions: Sessions::new(db.clone(), settings.session.clone()),
             passwords: Passwords::new(&settings.password)?,
@@ -134,6 +144,7 @@ impl SpaAuth {
                 push,
             },
             decoy_refresh: settings.password.decoy_refresh,
+            mail,
         })
     }
 
@@ -141,7 +152,9 @@ impl SpaAuth {
     /// cache watcher (which applies another instance's or the CLI's revocation as PostgreSQL
     /// pushes it, or within two polls, and tells the instance registry so that the revoking
     /// side can wait for it), the purge of expired sessions and login counters, and the
-    /// survey behind the login decoys. Spawn it (`tokio::spawn(spa.background())`) and abort
+    /// survey behind the login decoys, and, when mail is on, the sender that delivers the
+    /// mail outbox (a message waits there, through outages and restarts, until an instance
+    /// runs this). Spawn it (`tokio::spawn(spa.background())`) and abort
     /// it at shutdown.
     ///
     /// Forgetting it costs speed, never correctness: the session cache stays unused until
@@ -160,9 +173,21 @@ impl SpaAuth {
             state.passwords.clone(),
             self.decoy_refresh,
         );
+        let mail = self.mail.clone().map(|sender| {
+            let (db, accounts) = (state.db.clone(), state.accounts.clone());
+            sender.run(move |row| {
+                let (db, accounts) = (db.clone(), accounts.clone());
+                async move { crate::accounts::compose::compose(&db, &accounts, &row).await }
+            })
+        });
         let purge = purge_loop(state, self.purge_interval);
         async move {
-            tokio::join!(watch, decoys, purge);
+            let mail = async move {
+                if let Some(mail) = mail {
+                    mail.await
+                }
+            };
+            tokio::join!(watch, decoys, purge, mail);
         }
     }
 

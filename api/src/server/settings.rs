@@ -8,7 +8,7 @@ use clap::Args;
 use crate::{
     account_policy::AccountSettings,
     database::DatabaseSettings,
-    mail::MailSettings,
+    mail::{self, MailSettings},
     passwords::{self, PasswordSettings},
     sessions::{self, SessionSettings},
     telemetry::LogFormat,
@@ -87,6 +87,8 @@ pub enum SettingsError {
     Sessions(#[from] sessions::SettingsError),
     #[error(transparent)]
     Passwords(#[from] passwords::SettingsError),
+    #[error(transparent)]
+    Mail(#[from] mail::SettingsError),
     #[error(
         "trusted origin {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
     )]
@@ -210,6 +212,24 @@ impl SpaAuthSettings {
             return Err(passwords::SettingsError::NoHashConcurrency.into());
         }
         crate::passwords::params(&self.password)?;
+        self.validate_mail()?;
+        Ok(())
+    }
+
+    /// Mail that can leave and links that lead somewhere; sign-up that needs mail has it.
+    fn validate_mail(&self) -> Result<(), mail::SettingsError> {
+        use crate::accounts::Signup;
+        if !self.mail.enabled() {
+            return match self.accounts.signup {
+                Signup::Closed => Ok(()),
+                Signup::Open => Err(mail::SettingsError::SignupWithoutMail("open")),
+                Signup::Invite => Err(mail::SettingsError::SignupWithoutMail("invite")),
+            };
+        }
+        self.mail.validate()?;
+        if self.public_url.is_none() {
+            return Err(mail::SettingsError::NoPublicUrl);
+        }
         Ok(())
     }
 }

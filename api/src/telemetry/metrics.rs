@@ -50,6 +50,8 @@ pub struct Metrics {
     sessions_ended: AtomicU64,
     db_errors: AtomicU64,
     password_hashes: AtomicU64,
+    mail_sent: AtomicU64,
+    mail_failed: AtomicU64,
     /// The same hashes by verifier kind, so that one can see which work a failed login did
     /// (the decoy of an unknown name imitates the stored hashes; see `decoy`).
     hashes_by_kind: Mutex<BTreeMap<&'static str, u64>>,
@@ -135,6 +137,16 @@ impl Metrics {
             .unwrap_or(0)
     }
 
+    /// One message the SMTP server (or the `log` transport) took.
+    pub fn mail_sent(&self) {
+        self.mail_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One message given up: refused for good, or still refused after every retry.
+    pub fn mail_failed(&self) {
+        self.mail_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn db_error(&self) {
         self.db_errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -213,6 +225,12 @@ impl Metrics {
              # HELP spa_auth_password_hashes_by_kind_total Password hashes computed, by verifier kind (algorithm or Django hasher).\n\
              # TYPE spa_auth_password_hashes_by_kind_total counter\n\
              {}\
+             # HELP spa_auth_mail_sent_total Messages delivered to the SMTP server (or the log transport).\n\
+             # TYPE spa_auth_mail_sent_total counter\n\
+             spa_auth_mail_sent_total {}\n\
+             # HELP spa_auth_mail_failed_total Messages given up: refused for good, or after every retry.\n\
+             # TYPE spa_auth_mail_failed_total counter\n\
+             spa_auth_mail_failed_total {}\n\
              # HELP spa_auth_hash_queue_depth Password checks waiting for a hashing slot.\n\
              # TYPE spa_auth_hash_queue_depth gauge\n\
              spa_auth_hash_queue_depth {hash_queue}\n\
@@ -227,6 +245,8 @@ impl Metrics {
             get(&self.db_errors),
             get(&self.password_hashes),
             self.render_hashes_by_kind(),
+            get(&self.mail_sent),
+            get(&self.mail_failed),
         );
         out
     }
@@ -250,7 +270,12 @@ mod tests {
         m.password_hash("argon2id");
         m.password_hash("django_pbkdf2_sha256");
         m.password_hash("argon2id");
+        m.mail_sent();
+        m.mail_sent();
+        m.mail_failed();
         let text = m.render(3, 7);
+        assert!(text.contains("spa_auth_mail_sent_total 2\n"));
+        assert!(text.contains("spa_auth_mail_failed_total 1\n"));
         assert!(text.contains("spa_auth_password_hashes_total 3\n"));
         assert!(text.contains("spa_auth_password_hashes_by_kind_total{kind=\"argon2id\"} 2\n"));
         assert!(
