@@ -14,6 +14,11 @@ mod sessions;
 mod shutdown;
 mod users;
 
+// Accounts people run themselves: sign-up, verification, reset by email.
+mod email_verification;
+mod password_reset;
+mod signup;
+
 // Account security: CSRF, throttling, sessions and password, roles, hygiene, limits, SPA,
 // metrics, property tests.
 mod account;

@@ -16,6 +16,7 @@
 //! [`db_test!`] runs one test body on both databases. A PostgreSQL that cannot be reached fails
 //! the test; it is never skipped.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod data;

@@ -80,6 +80,7 @@ pub async fn resend(state: &Services, email: &str, ip: Option<&str>) -> Result<(
         json!({ "email": email }),
     )
     .await?;
+    outbox::wake();
     Ok(())
 }
 
@@ -114,6 +115,7 @@ pub async fn request_change(
         outbox::enqueue(&txn, MailKind::EmailChangeRequested, &user.email, params).await?;
     }
     txn.commit().await?;
+    outbox::wake();
     tracing::info!(target: "audit", event = "email_change_requested", user_id = %user.id, ip);
     Ok(())
 }

@@ -29,6 +29,7 @@ pub async fn request(state: &Services, email: &str, ip: Option<&str>) -> Result<
     }
     limit(state, "reset", email, ip).await?;
     outbox::enqueue(&state.db, MailKind::PasswordReset, email, json!({})).await?;
+    outbox::wake();
     Ok(())
 }
 
@@ -91,6 +92,7 @@ pub async fn confirm(
         outbox::enqueue(&txn, MailKind::PasswordChanged, &user.email, params).await?;
     }
     txn.commit().await?;
+    outbox::wake();
     // "Done" means every stolen cookie is refused everywhere.
     settle_everywhere(&state.db, user.id).await;
     tracing::info!(target: "audit", event = "password_reset", user_id = %user.id, ip);

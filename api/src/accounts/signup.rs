@@ -90,6 +90,7 @@ async fn open(
             let params = json!({ "user_id": user.id, "email": email });
             outbox::enqueue(&txn, MailKind::VerifyEmail, &email, params).await?;
             txn.commit().await?;
+            outbox::wake();
             tracing::info!(target: "audit", event = "signed_up", user_id = %user.id, ip);
         }
         Err(UserError::EmailTaken) => {
@@ -103,6 +104,7 @@ async fn open(
             if let Some(owner) = owner {
                 let params = json!({});
                 outbox::enqueue(&state.db, MailKind::SignupAttempted, &owner.email, params).await?;
+                outbox::wake();
             }
             tracing::info!(target: "audit", event = "signup_with_taken_email", ip);
         }

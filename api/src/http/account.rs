@@ -145,7 +145,7 @@ impl poem_openapi::types::Example for EndedSessions {
 #[oai(example)]
 pub struct EmailChange {
     #[oai(validator(max_length = 254))]
-    pub new_email: String,
+    pub new_email: Text,
     #[oai(validator(max_length = 1024))]
     pub current_password: Text,
 }
@@ -153,7 +153,7 @@ pub struct EmailChange {
 impl poem_openapi::types::Example for EmailChange {
     fn example() -> Self {
         EmailChange {
-            new_email: "alice@example.org".into(),
+            new_email: Text("alice@example.org".into()),
             current_password: Text("correct horse battery staple".into()),
         }
     }
@@ -341,7 +341,7 @@ async fn change_email(
     crate::accounts::email::request_change(
         state,
         &auth.current,
-        &body.new_email,
+        &body.new_email.0,
         &password,
         &client,
     )

@@ -85,7 +85,7 @@ api_errors! {
     }
 }
 
-/// A JSON string and nothing else, for secrets (passwords, tokens). poem-openapi's `String` also takes numbers and booleans
+/// A JSON string and nothing else: what every text field of a request body is. poem-openapi's `String` also takes numbers and booleans
 /// and turns them into text, which for a password would mean `12345678901` becoming a
 /// password the user never typed as one.
 #[derive(Clone)]
@@ -93,7 +93,7 @@ pub struct Text(pub String);
 
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Only ever carries passwords and tokens: never shown.
+        // Passwords, tokens, and addresses and names (personal data): never shown.
         f.write_str("Text(***)")
     }
 }

@@ -18,18 +18,18 @@ use crate::{
 pub struct SignupBody {
     /// 1 to 150 characters: letters, digits and `@ . + - _`; unique ignoring case.
     #[oai(validator(max_length = 150))]
-    pub username: String,
+    pub username: Text,
     /// Required for open sign-up; with an invitation, the invited address is used and this
     /// is ignored.
     #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<Text>,
     /// 8 to 1024 characters, not a common password, not the username.
     #[oai(validator(max_length = 1024))]
     pub password: Text,
     #[oai(validator(max_length = 150))]
-    pub first_name: Option<String>,
+    pub first_name: Option<Text>,
     #[oai(validator(max_length = 150))]
-    pub last_name: Option<String>,
+    pub last_name: Option<Text>,
     /// The invitation's token, from the invitation link (`/signup#invite=…`).
     #[oai(validator(max_length = 128))]
     pub invite: Option<Text>,
@@ -38,11 +38,11 @@ pub struct SignupBody {
 impl poem_openapi::types::Example for SignupBody {
     fn example() -> Self {
         SignupBody {
-            username: "alice".into(),
-            email: Some("alice@example.com".into()),
+            username: Text("alice".into()),
+            email: Some(Text("alice@example.com".into())),
             password: Text("a longer passphrase nobody guesses".into()),
-            first_name: Some("Alice".into()),
-            last_name: Some("Liddell".into()),
+            first_name: Some(Text("Alice".into())),
+            last_name: Some(Text("Liddell".into())),
             invite: None,
         }
     }
@@ -124,13 +124,13 @@ api_errors! {
 #[oai(example)]
 pub struct EmailBody {
     #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: Text,
 }
 
 impl poem_openapi::types::Example for EmailBody {
     fn example() -> Self {
         EmailBody {
-            email: "alice@example.com".into(),
+            email: Text("alice@example.com".into()),
         }
     }
 }
@@ -228,11 +228,11 @@ impl RegistrationApi {
         let ip = client_info(req, state.trust_proxy).ip;
         let b = body.0;
         let request = SignupRequest {
-            username: b.username,
-            email: b.email,
+            username: b.username.0,
+            email: b.email.map(|t| t.0),
             password: Password::new(b.password.0),
-            first_name: b.first_name.unwrap_or_default(),
-            last_name: b.last_name.unwrap_or_default(),
+            first_name: b.first_name.map(|t| t.0).unwrap_or_default(),
+            last_name: b.last_name.map(|t| t.0).unwrap_or_default(),
             invite: b.invite.map(|t| t.0),
         };
         let done = accounts::signup::sign_up(&state, request, ip.as_deref())
@@ -281,7 +281,7 @@ impl RegistrationApi {
         body: Json<EmailBody>,
     ) -> Result<MailQueued, MailRequestError> {
         let ip = client_info(req, state.trust_proxy).ip;
-        accounts::email::resend(&state, &body.0.email, ip.as_deref())
+        accounts::email::resend(&state, &body.0.email.0, ip.as_deref())
             .await
             .map_err(ApiError::from)?;
         Ok(MailQueued::Accepted)
@@ -304,7 +304,7 @@ impl RegistrationApi {
         body: Json<EmailBody>,
     ) -> Result<MailQueued, MailRequestError> {
         let ip = client_info(req, state.trust_proxy).ip;
-        accounts::reset::request(&state, &body.0.email, ip.as_deref())
+        accounts::reset::request(&state, &body.0.email.0, ip.as_deref())
             .await
             .map_err(ApiError::from)?;
         Ok(MailQueued::Accepted)
