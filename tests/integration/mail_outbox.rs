@@ -10,6 +10,7 @@ use serde_json::json;
 use spa_auth::{
     mail::{MailKind, outbox},
     server::Application,
+    telemetry::metrics::METRICS,
 };
 use spa_auth_tests::{
     Db, Instance, SmtpServer, StatusCode, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, TestDb,
@@ -97,6 +98,12 @@ db_test!(
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].kind, "password_changed");
         assert_eq!(smtp.messages().len(), 1);
+        // Counted in this process's metrics (the app runs in it).
+        let metrics = METRICS.render(0, 0);
+        assert!(
+            !metrics.contains("spa_auth_mail_sent_total 0\n") && metrics.contains("spa_auth_mail_sent_total "),
+            "{metrics}"
+        );
     }
 );
 
@@ -158,6 +165,35 @@ db_test!(
             rows.iter().all(|r| r.sent_at.is_some() && r.claimed_until.is_none())
         })
         .await;
+    }
+);
+
+db_test!(
+    async fn a_recipient_the_server_refuses_for_good_is_given_up_without_retries(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_app_with_mail(db, &smtp.url(), |_| {}).await;
+        let params = json!({"username": "nobody"});
+        outbox::enqueue(&app.db, MailKind::PasswordChanged, "refused@example.com", params)
+            .await
+            .expect("cannot queue");
+        outbox::enqueue(&app.db, MailKind::PasswordChanged, "bob@example.com", json!({"username": "bob"}))
+            .await
+            .expect("cannot queue");
+
+        // The next message goes out: one refusal holds up nothing.
+        smtp.wait_for_message("bob@example.com", WAIT).await;
+        let rows = wait_for_outbox(&app.db, WAIT, "the refused row given up", |rows| {
+            rows.iter().any(|r| r.failed_at.is_some())
+        })
+        .await;
+        let refused = rows.iter().find(|r| r.recipient == "refused@example.com").unwrap();
+        assert_eq!(refused.attempts, 1, "{refused:?}");
+        assert!(refused.sent_at.is_none(), "{refused:?}");
+        let error = refused.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("550"), "{error}");
+        assert!(smtp.messages_to("refused@example.com").is_empty());
+        let metrics = METRICS.render(0, 0);
+        assert!(!metrics.contains("spa_auth_mail_failed_total 0\n"), "{metrics}");
     }
 );
 
