@@ -225,6 +225,7 @@ test('sign-up: the server\'s refusals by the right field, "check your email", th
   // A reload finds no token: it is in neither the address bar nor the history entry.
   await page.reload();
   await heading(page, 'Verify your email address').waitFor();
+  await shot(page, '20-verify-email-without-link');
 
   // The link works once.
   await follow(page, link, 'This link is not valid');
