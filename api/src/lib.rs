@@ -12,7 +12,8 @@
 //! gets its parts ready. [`SpaAuthSettings::default`] has the defaults of `spa-auth serve`.
 //! [`SpaAuth::background`] is the work spa-auth needs done while it serves (the cache watcher
 //! that makes revocations from other instances and the CLI reach this process, the purge of
-//! expired sessions, the survey behind the login decoys): spawn it. Forgetting it costs
+//! expired sessions, the survey behind the login decoys, and with mail on (`settings.mail`)
+//! the sender that delivers the mail outbox): spawn it. Forgetting it costs
 //! speed, never correctness: the session cache is unused until the watcher's first
 //! successful poll, so every request then reads its session from the database.
 //!

@@ -5,11 +5,12 @@
 use std::time::{Duration, Instant};
 
 use entity::mail_outbox;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 use serde_json::json;
 use spa_auth::{
     mail::{MailKind, outbox},
     server::Application,
+    telemetry::metrics::METRICS,
 };
 use spa_auth_tests::{
     Db, Instance, SmtpServer, StatusCode, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, TestDb,
@@ -36,6 +37,13 @@ async fn change_alices_password(app: &TestApp) {
         .change_password(&token, PASSWORD, NEW_PASSWORD, &[])
         .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+}
+
+/// Another instance on the database of `app`, sending its mail to `smtp`.
+async fn start_sender(app: &TestApp, smtp: &SmtpServer) -> Instance {
+    let args = mail_args(&smtp.url());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Instance::start(&app.test_db.url, &args).await
 }
 
 /// `args` (from [`mail_args`]) with another wait before the first retry.
@@ -97,6 +105,12 @@ db_test!(
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].kind, "password_changed");
         assert_eq!(smtp.messages().len(), 1);
+        // Counted in this process's metrics (the app runs in it).
+        let metrics = METRICS.render(0, 0);
+        assert!(
+            !metrics.contains("spa_auth_mail_sent_total 0\n") && metrics.contains("spa_auth_mail_sent_total "),
+            "{metrics}"
+        );
     }
 );
 
@@ -162,6 +176,103 @@ db_test!(
 );
 
 db_test!(
+    async fn a_recipient_the_server_refuses_for_good_is_given_up_without_retries(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_app_with_mail(db, &smtp.url(), |_| {}).await;
+        let params = json!({"username": "nobody"});
+        outbox::enqueue(&app.db, MailKind::PasswordChanged, "refused@example.com", params)
+            .await
+            .expect("cannot queue");
+        outbox::enqueue(&app.db, MailKind::PasswordChanged, "bob@example.com", json!({"username": "bob"}))
+            .await
+            .expect("cannot queue");
+
+        // The next message goes out: one refusal holds up nothing.
+        smtp.wait_for_message("bob@example.com", WAIT).await;
+        let rows = wait_for_outbox(&app.db, WAIT, "the refused row given up", |rows| {
+            rows.iter().any(|r| r.failed_at.is_some())
+        })
+        .await;
+        let refused = rows.iter().find(|r| r.recipient == "refused@example.com").unwrap();
+        assert_eq!(refused.attempts, 1, "{refused:?}");
+        assert!(refused.sent_at.is_none(), "{refused:?}");
+        let error = refused.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("550"), "{error}");
+        assert!(smtp.messages_to("refused@example.com").is_empty());
+        let metrics = METRICS.render(0, 0);
+        assert!(!metrics.contains("spa_auth_mail_failed_total 0\n"), "{metrics}");
+    }
+);
+
+db_test!(
+    async fn a_claim_left_by_a_stopped_instance_is_taken_over_once_it_runs_out(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_app(db).await;
+        let now = chrono::Utc::now();
+        // As a sender leaves a row it was killed in the middle of delivering.
+        for (to, claimed_until) in [
+            ("stale@example.com", now - chrono::Duration::seconds(1)),
+            ("live@example.com", now + chrono::Duration::minutes(2)),
+        ] {
+            let id = outbox::enqueue(&app.db, MailKind::PasswordChanged, to, json!({"username": "u"}))
+                .await
+                .expect("cannot queue");
+            let row = mail_outbox::ActiveModel {
+                id: Set(id),
+                attempts: Set(1),
+                claimed_until: Set(Some(claimed_until)),
+                ..Default::default()
+            };
+            row.update(&app.db).await.expect("cannot claim");
+        }
+        let _sender = start_sender(&app, &smtp).await;
+
+        smtp.wait_for_message("stale@example.com", WAIT).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(smtp.messages_to("live@example.com").is_empty(), "a live claim was taken over");
+    }
+);
+
+db_test!(
+    async fn sent_and_given_up_mail_is_deleted_after_a_week(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_app(db).await;
+        let now = chrono::Utc::now();
+        let days = |n| now - chrono::Duration::days(n);
+        let mut keep = vec![];
+        for (to, sent, failed) in [
+            ("old-sent@example.com", Some(days(8)), None),
+            ("old-failed@example.com", None, Some(days(8))),
+            ("new-sent@example.com", Some(days(6)), None),
+            ("new-failed@example.com", None, Some(days(6))),
+        ] {
+            let id = outbox::enqueue(&app.db, MailKind::PasswordChanged, to, json!({}))
+                .await
+                .expect("cannot queue");
+            let row = mail_outbox::ActiveModel {
+                id: Set(id),
+                sent_at: Set(sent),
+                failed_at: Set(failed),
+                ..Default::default()
+            };
+            row.update(&app.db).await.expect("cannot mark");
+            if to.starts_with("new") {
+                keep.push(id);
+            }
+        }
+        let _sender = start_sender(&app, &smtp).await;
+
+        let rows = wait_for_outbox(&app.db, WAIT, "the week-old rows deleted", |rows| rows.len() == 2).await;
+        let mut left: Vec<_> = rows.iter().map(|r| r.id).collect();
+        left.sort();
+        keep.sort();
+        assert_eq!(left, keep);
+        // Neither was sent again.
+        assert!(smtp.messages().is_empty());
+    }
+);
+
+db_test!(
     async fn a_notice_waiting_for_smtp_is_delivered_after_a_restart_of_the_service(db) {
         let mut smtp = SmtpServer::start().await;
         // A second between attempts: stopping right after one leaves no claim behind.
@@ -182,9 +293,7 @@ db_test!(
             .expect("the service did not stop cleanly");
         smtp.start_again().await;
         assert!(smtp.messages().is_empty());
-        let args = mail_args(&smtp.url());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _restarted = Instance::start(&app.test_db.url, &args).await;
+        let _restarted = start_sender(&app, &smtp).await;
 
         let mail = smtp.wait_for_message("alice@example.com", WAIT).await;
         assert_eq!(mail.subject, "Your password was changed");
@@ -204,10 +313,7 @@ db_test!(
                 .await
                 .expect("cannot queue");
         }
-        let args = mail_args(&smtp.url());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let url = &app.test_db.url;
-        let (_one, _two) = tokio::join!(Instance::start(url, &args), Instance::start(url, &args));
+        let (_one, _two) = tokio::join!(start_sender(&app, &smtp), start_sender(&app, &smtp));
 
         wait_for_outbox(&app.db, WAIT, "every row sent", |rows| {
             rows.iter().all(|r| r.sent_at.is_some())

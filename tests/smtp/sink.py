@@ -1,6 +1,8 @@
 """An SMTP server for the mail tests: accepts every message and stores it, as received, in a
 file of its own in DIR (written under a temporary name, then renamed, so that a reader never
-sees half a message). Usage: sink.py PORT DIR. Runs until killed."""
+sees half a message). A recipient whose address starts with `refused` is refused for good
+(550), as a server refuses a mailbox that does not exist. Usage: sink.py PORT DIR. Runs until
+killed."""
 
 import os
 import signal
@@ -14,6 +16,12 @@ class Sink:
     def __init__(self, directory):
         self.directory = directory
         self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused"):
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1

@@ -199,14 +199,14 @@ impl Sender {
         let (id, attempts) = (row.id, row.attempts);
         let kind = MailKind::parse(&row.kind).map_or("unknown", MailKind::as_str);
         let now = Utc::now();
-        if let Outcome::Dropped = outcome {
-            mail_outbox::Entity::delete_by_id(id).exec(&self.db).await?;
-            tracing::info!(mail_id = %id, kind, "mail dropped: nothing to send any more");
-            return Ok(());
-        }
         let mut active = row.into_active_model();
         active.claimed_until = Set(None);
         match outcome {
+            Outcome::Dropped => {
+                mail_outbox::Entity::delete_by_id(id).exec(&self.db).await?;
+                tracing::info!(mail_id = %id, kind, "mail dropped: nothing to send any more");
+                return Ok(());
+            }
             Outcome::Sent => {
                 // The parameters served their purpose; a sent row keeps only who and when.
                 active.params = Set(serde_json::json!({}));
@@ -228,7 +228,6 @@ impl Sender {
                 tracing::warn!(mail_id = %id, kind, attempts, %error, "mail not sent; given up");
                 active.last_error = Set(Some(error));
             }
-            Outcome::Dropped => {}
         }
         active.update(&self.db).await?;
         Ok(())

@@ -115,3 +115,30 @@ fn describe(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_forms_of_the_settings_parse_and_others_are_refused_without_the_password() {
+        for url in [
+            "log",
+            "smtp://127.0.0.1:25",
+            "smtp://user:pass@mail.example.com:587?tls=required",
+            "smtps://user:pass@mail.example.com:465",
+        ] {
+            assert!(Transport::from_url(url).is_ok(), "{url}");
+        }
+        for url in [
+            "ftp://user:hunter2@mail.example.com",
+            "smtp://",
+            "mail.example.com",
+        ] {
+            match Transport::from_url(url) {
+                Ok(_) => panic!("{url} was accepted"),
+                Err(e) => assert!(!e.to_string().contains("hunter2"), "{e}"),
+            }
+        }
+    }
+}

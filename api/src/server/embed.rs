@@ -154,8 +154,7 @@ impl SpaAuth {
     /// side can wait for it), the purge of expired sessions and login counters, and the
     /// survey behind the login decoys, and, when mail is on, the sender that delivers the
     /// mail outbox (a message waits there, through outages and restarts, until an instance
-    /// runs this). Spawn it (`tokio::spawn(spa.background())`) and abort
-    /// it at shutdown.
+    /// runs this). Spawn it (`tokio::spawn(spa.background())`) and abort it at shutdown.
     ///
     /// Forgetting it costs speed, never correctness: the session cache stays unused until
     /// the watcher's first successful poll, so every request reads its session from the
