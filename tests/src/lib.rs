@@ -125,7 +125,11 @@ pub fn with_trace_logs<T>(body: impl std::future::Future<Output = T>) -> (T, Str
     // reads the environment concurrently.
     unsafe { std::env::set_var("RUST_LOG", "trace") };
     let logs = LogBuffer::default();
-    spa_auth::telemetry::init(spa_auth::telemetry::LogFormat::Json, logs.make_writer());
+    spa_auth::telemetry::init(
+        spa_auth::telemetry::LogFormat::Json,
+        logs.make_writer(),
+        false,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

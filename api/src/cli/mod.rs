@@ -208,7 +208,9 @@ pub(super) async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnecti
 }
 
 async fn serve(mut settings: ServeSettings) -> Result<(), CliError> {
-    telemetry::init(settings.log_format, std::io::stdout);
+    use std::io::IsTerminal;
+    let (stdout, _flushed_at_exit) = telemetry::stdout_writer();
+    telemetry::init(settings.log_format, stdout, std::io::stdout().is_terminal());
     if settings.demo {
         demo_mail(&mut settings);
     }

@@ -19,7 +19,7 @@ use crate::{
             limits::BodyLimits,
         },
         protect::Protect,
-        state::AppState,
+        state::{AppState, State},
     },
     mail::{MailError, Sender},
     passwords::Passwords,
@@ -121,7 +121,7 @@ impl SpaAuth {
             accounts: settings.accounts(),
             db,
         };
-        let state = AppState {
+        let state = AppState::new(State {
             services,
             health: DbHealth::new(true),
             trust_proxy: settings.trust_proxy,
@@ -129,7 +129,7 @@ impl SpaAuth {
                 &settings.trusted_origins,
                 settings.public_url.as_deref().and_then(SiteOrigin::parse),
             ),
-        };
+        });
         state.passwords.decoys().load(&state.db).await?;
         Ok(SpaAuth {
             state,
