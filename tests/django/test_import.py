@@ -254,6 +254,7 @@ try:
         check(f"{username}: /api/me answers 200", me.status_code == 200, me.status_code)
         body = me.json() if me.status_code == 200 else {}
         check(f"{username}: /api/me is the user", body.get("username") == username, body)
+        check(f"{username}: an imported address counts as verified", body.get("email_verified") is True, body)
         dj = User.objects.get(username=username)
         joined = body.get("date_joined", "").replace("Z", "+00:00")
         check(f"{username}: date_joined from Django",

@@ -181,3 +181,23 @@ db_test! {
         assert!(!stored.contains(&link), "a table holds the token in the clear");
     }
 }
+
+db_test! {
+    async fn a_reset_link_dies_when_the_address_changes(db) {
+        let smtp = SmtpServer::start().await;
+        let app = spawn_with_mail(db, &smtp, &[]).await;
+        app.create_user("alice", PASSWORD).await;
+        request_reset(&app, "alice@example.com").await;
+        let link = token_of(&mail_to(&smtp, "alice@example.com").await);
+        // Alice moves to a new address (the old mailbox may be what leaked).
+        let session = app.login_ok("alice", PASSWORD).await;
+        let body = json!({"new_email": "alice@example.org", "current_password": PASSWORD});
+        spa_auth_tests::accounts::post(&app, "/api/auth/email", body, Some(&session)).await;
+        let verify = token_of(&mail_to(&smtp, "alice@example.org").await);
+        let resp = spa_auth_tests::accounts::verify_email(&app, &verify).await;
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+        let resp = confirm_reset(&app, &link, "the attacker's passphrase").await;
+        assert_error(resp, StatusCode::BAD_REQUEST, "invalid_token").await;
+        app.login_ok("alice", PASSWORD).await;
+    }
+}
