@@ -154,7 +154,7 @@ db_test! {
 
         // Without the invitation, and with one that is not, sign-up is refused.
         let resp = sign_up(&app, "bob", "bob@example.com", PASSWORD).await;
-        assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_error(resp, StatusCode::FORBIDDEN, "not_enabled").await;
         let body = json!({"username": "bob", "password": PASSWORD, "invite": "x".repeat(43)});
         let resp = post(&app, "/api/auth/signup", body, None).await;
         assert_error(resp, StatusCode::BAD_REQUEST, "invalid_token").await;

@@ -122,8 +122,9 @@ async fn invited(
     ip: Option<&str>,
 ) -> Result<SignedUp, AccountError> {
     super::require_mail(&state.accounts)?;
-    let raw = req.invite.as_deref().ok_or(AccountError::BadRequest(
-        "sign-up is by invitation: the invitation is required",
+    // Not a malformed request: this server's policy, which the form should show as such.
+    let raw = req.invite.as_deref().ok_or(AccountError::NotEnabled(
+        "sign-up is by invitation: follow the link of your invitation",
     ))?;
     let invitation = tokens::peek(&state.db, tokens::Purpose::Invite, raw)
         .await?

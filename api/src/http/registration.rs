@@ -65,7 +65,7 @@ api_errors! {
     SignupError {
         plain: [
             400 BadRequest "Malformed body or username (`bad_request`), an address mail cannot be sent to (`invalid_email`), a password that breaks a rule (`password_rejected`), or an invitation that is unknown, expired or used (`invalid_token`).",
-            403 Forbidden "Sign-up is closed, or this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            403 Forbidden "Sign-up is closed, or by invitation and none was given, or this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             409 Conflict "The username is taken (`username_taken`), or, with an invitation, the invited address already has an account (`email_taken`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",

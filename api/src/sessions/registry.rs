@@ -35,8 +35,11 @@ pub const DEAD_AFTER: Duration = Duration::from_secs(3);
 const KEEP_ACKS: Duration = Duration::from_secs(60);
 /// Instances silent for this long are deleted from the registry.
 const FORGET_INSTANCES: Duration = Duration::from_secs(3600);
-/// How often a waiting operation looks again.
-const WAIT_STEP: Duration = Duration::from_millis(1);
+/// How soon a waiting operation looks again: at first after a millisecond (with push, most
+/// instances have acknowledged within a few), then less and less often, so that an instance
+/// that never answers costs a few hundred queries over [`DEAD_AFTER`], not thousands.
+const FIRST_WAIT_STEP: Duration = Duration::from_millis(1);
+const LAST_WAIT_STEP: Duration = Duration::from_millis(10);
 
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
@@ -234,6 +237,7 @@ pub async fn wait_applied(
     except: Option<Uuid>,
 ) -> Settled {
     let started = Instant::now();
+    let mut step = FIRST_WAIT_STEP;
     loop {
         match pending(db, user_id, epoch, except).await {
             Ok(0) => return Settled::Everywhere,
@@ -241,7 +245,10 @@ pub async fn wait_applied(
                 tracing::error!(%user_id, instances = n, "live instances did not acknowledge an invalidation in time; their safety-net poll will drop it");
                 return Settled::TimedOut(n);
             }
-            Ok(_) => tokio::time::sleep(WAIT_STEP).await,
+            Ok(_) => {
+                tokio::time::sleep(step).await;
+                step = (step * 2).min(LAST_WAIT_STEP);
+            }
             Err(e) => {
                 tracing::warn!(%user_id, error = %e, "cannot tell whether every instance applied an invalidation");
                 return Settled::Unknown;

@@ -1193,7 +1193,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description Sign-up is closed, or this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            /** @description Sign-up is closed, or by invitation and none was given, or this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;

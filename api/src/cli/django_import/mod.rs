@@ -158,6 +158,7 @@ pub async fn import(
     };
     let (report, changes) = plan(django_users, &existing, dry_run);
     if !dry_run && !changes.is_empty() {
+        let mut ended = Vec::new();
         let txn = db.begin().await?;
         for change in changes {
             match change {
@@ -173,12 +174,18 @@ pub async fn import(
                     if end_sessions {
                         crate::sessions::end_sessions(&txn, id, Which::All, Reason::Imported)
                             .await?;
+                        ended.push(id);
                     }
                 }
             }
         }
         crate::users::assign_email_keys(&txn).await?;
         txn.commit().await?;
+        // Like every other command that ends sessions: done means every running instance has
+        // dropped what it cached about those users.
+        for id in ended {
+            crate::sessions::registry::settle_everywhere(db, id).await;
+        }
     }
     Ok(report)
 }

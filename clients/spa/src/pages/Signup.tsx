@@ -72,7 +72,7 @@ export function SignupPage() {
         case "username_taken":
           return fieldError("username", "That username is taken. Please choose another.");
         case "bad_request":
-          // E.g. "sign-up is by invitation: the invitation is required".
+          // E.g. a malformed body the form cannot send; the message says what.
           return setError(`Sign-up was refused: ${err.message}.`);
         case "invalid_email":
           return fieldError("email", "That is not an address mail can be sent to.");
