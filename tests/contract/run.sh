@@ -57,7 +57,7 @@ export SPA_AUTH_BASE_URL="http://127.0.0.1:$port"
 
 echo "--- schemathesis $(.venv/bin/st --version | awk '{print $NF}') against $SPA_AUTH_BASE_URL"
 status=0
-SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here" .venv/bin/st run "$spec" \
+SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$here" .venv/bin/st --config-file "$here/schemathesis.toml" run "$spec" \
   --url "$SPA_AUTH_BASE_URL" \
   --checks "${CONTRACT_CHECKS:-all}" \
   --phases examples,coverage,fuzzing,stateful \
