@@ -35,7 +35,7 @@ if [ "$ONLY" != timing ] && ! command -v wrk >/dev/null; then
 fi
 step "building the release binary"
 # The ceiling: a bare app on the same poem (tests/bench/ceiling), measured in the same rounds.
-cargo build --release -p spa-auth --bin spa-auth -p spa-auth-bench-ceiling
+cargo build --release -p spa-auth -p spa-auth-bench-ceiling --bin spa-auth --bin bench-ceiling
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/spa-auth"
 CEILING_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/bench-ceiling"
 
