@@ -118,6 +118,8 @@ db_test! {
             json!({"username": "carol", "email": 5, "password": PASSWORD}),
             json!({"username": 12345678, "email": "carol@example.com", "password": PASSWORD}),
             json!({"username": "carol", "email": "carol@example.com", "password": PASSWORD, "first_name": true}),
+            json!({"username": "carol", "email": "carol@example.com", "password": PASSWORD, "first_name": "Ca\u{0}rol"}),
+            json!({"username": "carol", "email": "carol@example.com", "password": PASSWORD, "last_name": "x\ny"}),
         ] {
             let resp = post(&app, "/api/auth/signup", body, None).await;
             assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;

@@ -175,8 +175,17 @@ fn check(req: &SignupRequest, email: &str) -> Result<(), AccountError> {
     if !valid_email(email) {
         return Err(AccountError::InvalidEmail);
     }
-    if req.first_name.chars().count() > 150 || req.last_name.chars().count() > 150 {
-        return Err(AccountError::BadRequest("names are at most 150 characters"));
+    for name in [&req.first_name, &req.last_name] {
+        if name.chars().count() > 150 {
+            return Err(AccountError::BadRequest("names are at most 150 characters"));
+        }
+        // A NUL would be refused by PostgreSQL as an error, and no name needs a control
+        // character: refused here, never sent to the database.
+        if name.chars().any(char::is_control) {
+            return Err(AccountError::BadRequest(
+                "names cannot contain control characters",
+            ));
+        }
     }
     check_new_password(req.password.expose(), &req.username)?;
     Ok(())
