@@ -3,6 +3,7 @@
 //! What the HTTP tests can only infer from status codes (a cache entry dropped, a deadline
 //! that slid, a counter given back) is looked at here where it happens.
 
+mod accounts;
 mod authentication;
 mod cache;
 mod sessions;
