@@ -117,7 +117,8 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
         accounts: spa_auth::SpaAuthSettings::default().accounts(),
         second_factor: spa_auth::second_factor_policy::SecondFactor::new(
             &spa_auth::SpaAuthSettings::default().second_factor,
-        ),
+        )
+        .expect("no key, valid settings"),
     };
     let cache = services.sessions.cache().clone();
     let watcher = Watcher(tokio::spawn(watch(

@@ -119,7 +119,8 @@ impl SpaAuth {
             passwords: Passwords::new(&settings.password)?,
             throttle: Throttle::new(db.clone(), settings.throttle.clone()),
             accounts: settings.accounts(),
-            second_factor: crate::second_factor_policy::SecondFactor::new(&settings.second_factor),
+            second_factor: crate::second_factor_policy::SecondFactor::new(&settings.second_factor)
+                .map_err(SettingsError::from)?,
             db,
         };
         let state = AppState {
