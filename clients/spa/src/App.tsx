@@ -12,6 +12,7 @@ import { HomePage } from "./pages/Home";
 import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { PasswordPage } from "./pages/Password";
+import { SecurityPage } from "./pages/Security";
 import { SessionsPage } from "./pages/Sessions";
 import { loginPathFor, navigate, nextFrom, useLocation } from "./router";
 import { useSession } from "./session";
@@ -21,6 +22,7 @@ const NAV = [
   { href: "/", label: "Home" },
   { href: "/sessions", label: "My sessions" },
   { href: "/password", label: "Change password" },
+  { href: "/security", label: "Security" },
 ];
 
 export function App() {
@@ -85,6 +87,8 @@ function route(path: string) {
       return <SessionsPage />;
     case "/password":
       return <PasswordPage />;
+    case "/security":
+      return <SecurityPage />;
     default:
       return <NotFoundPage />;
   }

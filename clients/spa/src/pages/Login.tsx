@@ -1,8 +1,9 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { isSpaAuthError, isThrottled, isUnauthorized } from "@spa-auth/client";
+import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod } from "@spa-auth/client";
 import { auth, describeError, formatWait } from "../api";
 import { useSession } from "../session";
 import { Message, Page } from "../ui";
+import { SecondStep } from "./SecondStep";
 
 /** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
 export function LoginPage({ ended }: { ended: boolean }) {
@@ -17,6 +18,8 @@ export function LoginPage({ ended }: { ended: boolean }) {
   // When throttled: the time (ms) until which the server refuses, for a live countdown.
   const [retryAt, setRetryAt] = useState<number>();
   const now = useNow(retryAt !== undefined);
+  // Set after the right password for an account with a second factor.
+  const [secondStep, setSecondStep] = useState<SecondFactorMethod[]>();
   const waiting = retryAt !== undefined && retryAt > now;
 
   const submit = async (e: FormEvent) => {
@@ -30,7 +33,15 @@ export function LoginPage({ ended }: { ended: boolean }) {
     setRetryAt(undefined);
     try {
       // The guard in App.tsx then leaves /login for `?next=`.
-      loggedIn(await auth.login(username.trim(), password, { remember }));
+      const result = await auth.login(username.trim(), password, { remember });
+      if (result.status === "second_factor_required") {
+        // The password was right: the second step (SecondStep.tsx) finishes the login.
+        setPassword("");
+        setSecondStep(result.methods);
+        setBusy(false);
+        return;
+      }
+      loggedIn(result.user);
     } catch (err) {
       setPassword("");
       if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
@@ -44,6 +55,14 @@ export function LoginPage({ ended }: { ended: boolean }) {
   let message = error;
   if (waiting) message = `Too many failed attempts. Try again in ${formatWait((retryAt - now) / 1000)}.`;
   else if (!message && ended) message = "Your session has ended. Please log in again.";
+
+  if (secondStep) {
+    return (
+      <Page title="Log in" focusHeading={false}>
+        <SecondStep methods={secondStep} done={loggedIn} />
+      </Page>
+    );
+  }
 
   return (
     <Page title="Log in" focusHeading={false}>
