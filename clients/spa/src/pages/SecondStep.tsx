@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from "react";
-import { isThrottled, type SecondFactorMethod, type User } from "@spa-auth/client";
+import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod, type User } from "@spa-auth/client";
 import { auth, describeError, formatWait } from "../api";
 import { Message } from "../ui";
 
@@ -24,6 +24,9 @@ export function SecondStep({ methods, done }: { methods: SecondFactorMethod[]; d
     } catch (err) {
       setCode("");
       if (isThrottled(err)) setError(`Too many wrong codes. Try again in ${formatWait(err.retryAfter ?? 60)}.`);
+      else if (isSpaAuthError(err) && err.code === "invalid_code") setError("That code is wrong or was already used.");
+      // The half-open session lives a few minutes.
+      else if (isUnauthorized(err)) setError("This took too long. Please reload and log in again.");
       else setError(describeError(err));
       setBusy(false);
     }
