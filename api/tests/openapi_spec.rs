@@ -294,7 +294,7 @@ fn every_error_response_has_examples_of_its_own_codes() {
                 ReauthenticationRequired,
                 InvalidCode,
             ],
-            "409" => &[UsernameTaken, EmailTaken],
+            "409" => &[UsernameTaken, EmailTaken, Conflict],
             "404" => &[NotFound],
             "408" => &[RequestTimeout],
             "413" => &[PayloadTooLarge],

@@ -103,7 +103,7 @@ db_test!(
         let resp = app
             .second_factor(&token, serde_json::json!({ "code": "123456" }))
             .await;
-        assert_error(resp, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_error(resp, StatusCode::CONFLICT, "conflict").await;
     }
 );
 

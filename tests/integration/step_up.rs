@@ -109,7 +109,7 @@ db_test!(
         tokio::time::sleep(Duration::from_millis(2_500)).await;
         let password_only =
             reauthenticate(&app, &token, serde_json::json!({"password": PASSWORD})).await;
-        assert_error(password_only, StatusCode::BAD_REQUEST, "bad_request").await;
+        assert_error(password_only, StatusCode::CONFLICT, "conflict").await;
         let wrong_code = reauthenticate(
             &app,
             &token,

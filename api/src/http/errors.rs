@@ -50,6 +50,9 @@ pub fn example_bodies() -> Vec<ErrorBody> {
         ApiError::SecondFactorRequired,
         ApiError::ReauthenticationRequired,
         ApiError::InvalidCode,
+        ApiError::Conflict(
+            "TOTP is already on: turn it off first to replace the authenticator".into(),
+        ),
         ApiError::RequestTimeout,
         ApiError::NotFound,
         ApiError::HeadersTooLarge,
@@ -105,6 +108,8 @@ pub enum ApiError {
     ReauthenticationRequired,
     #[error("the code is wrong or was already used")]
     InvalidCode,
+    #[error("{0}")]
+    Conflict(String),
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("not found")]
@@ -146,6 +151,7 @@ impl ApiError {
             ApiError::SecondFactorRequired => ErrorCode::SecondFactorRequired,
             ApiError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
             ApiError::InvalidCode => ErrorCode::InvalidCode,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
@@ -252,7 +258,7 @@ impl From<crate::second_factor::SecondFactorError> for ApiError {
         match err {
             SecondFactorError::NotEnabled => ApiError::NotEnabled(err.to_string()),
             SecondFactorError::InvalidCode => ApiError::InvalidCode,
-            SecondFactorError::Conflict(why) => ApiError::BadRequest(why.into()),
+            SecondFactorError::Conflict(why) => ApiError::Conflict(why.into()),
             SecondFactorError::SessionEnded => ApiError::NotAuthenticated,
             SecondFactorError::Throttled { retry_after } => {
                 ApiError::TooManyRequests { retry_after }

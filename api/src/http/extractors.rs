@@ -261,7 +261,7 @@ session_extractor!(SessionAuth, |req| {
 });
 
 /// A session that awaits its second factor: only `POST /api/auth/second-factor` takes it. A
-/// complete session there is a mistake of the client's (400 `bad_request`).
+/// complete session there has no second step to take (409 `conflict`).
 #[derive(Debug)]
 pub struct PendingAuth {
     pub current: Current,
@@ -271,7 +271,7 @@ pub struct PendingAuth {
 session_extractor!(PendingAuth, |req| {
     match find_session(req).await? {
         (Found::AwaitingSecondFactor(current), token) => Ok(PendingAuth { current, token }),
-        _ => Err(ApiError::BadRequest("this session does not await a second factor".into()).into()),
+        _ => Err(ApiError::Conflict("this session does not await a second factor".into()).into()),
     }
 });
 

@@ -203,11 +203,12 @@ api_errors! {
     /// Errors of the second step of a login.
     SecondStepError {
         plain: [
-            400 BadRequest "Malformed body, neither or both of `code` and `recovery_code`, or a session that does not await a second factor (`bad_request`).",
+            400 BadRequest "Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`): a half-open session lives a few minutes (`SPA_AUTH_SECOND_FACTOR_TIMEOUT`). The response clears the cookie.",
             403 Forbidden "A wrong, expired or already used code (`invalid_code`), TOTP without a secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "A complete session: it has no second step to take (`conflict`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
         ],
         retry: [
@@ -221,11 +222,12 @@ api_errors! {
     /// Errors of changing second factors.
     SecondFactorChangeError {
         plain: [
-            400 BadRequest "Malformed body, or a change that does not fit the account (TOTP already on, or not on, or no enrolment to confirm) (`bad_request`).",
+            400 BadRequest "Malformed body (`bad_request`).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
         ],
         retry: [
@@ -238,11 +240,12 @@ api_errors! {
     /// Errors of re-authentication.
     ReauthenticateError {
         plain: [
-            400 BadRequest "Malformed body, both `code` and `recovery_code`, or no code for an account with TOTP (`bad_request`).",
+            400 BadRequest "Malformed body, or both `code` and `recovery_code` (`bad_request`).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "Wrong password (`wrong_current_password`), a wrong or used code (`invalid_code`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "No code for an account with TOTP (`conflict`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
         ],
         retry: [

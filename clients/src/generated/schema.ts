@@ -500,6 +500,9 @@ export interface components {
          *     - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
          *     `POST /api/auth/reauthenticate` and retry.
          *     - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+         *     - `conflict`: the request does not fit the account's state now (TOTP already on, or not
+         *     on, nothing to confirm, a session that awaits no second factor, a code missing for an
+         *     account with TOTP); the message says which.
          *     - `request_timeout`: the request body did not arrive in time.
          *     - `not_found`: no such path, or no such session of this user.
          *     - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -512,7 +515,7 @@ export interface components {
          *     - `internal`: an unexpected error; details are in the server log.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "second_factor_required" | "reauthentication_required" | "invalid_code" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "second_factor_required" | "reauthentication_required" | "invalid_code" | "conflict" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -1427,7 +1430,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["User"];
                 };
             };
-            /** @description Malformed body, neither or both of `code` and `recovery_code`, or a session that does not await a second factor (`bad_request`). */
+            /** @description Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1456,6 +1459,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A complete session: it has no second step to take (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1581,7 +1593,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["TotpEnrolment"];
                 };
             };
-            /** @description Malformed body, or a change that does not fit the account (TOTP already on, or not on, or no enrolment to confirm) (`bad_request`). */
+            /** @description Malformed body (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1610,6 +1622,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1678,7 +1699,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed body, or a change that does not fit the account (TOTP already on, or not on, or no enrolment to confirm) (`bad_request`). */
+            /** @description Malformed body (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1707,6 +1728,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1776,7 +1806,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["RecoveryCodes"];
                 };
             };
-            /** @description Malformed body, or a change that does not fit the account (TOTP already on, or not on, or no enrolment to confirm) (`bad_request`). */
+            /** @description Malformed body (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1805,6 +1835,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1870,7 +1909,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["RecoveryCodes"];
                 };
             };
-            /** @description Malformed body, or a change that does not fit the account (TOTP already on, or not on, or no enrolment to confirm) (`bad_request`). */
+            /** @description Malformed body (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1899,6 +1938,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1969,7 +2017,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed body, both `code` and `recovery_code`, or no code for an account with TOTP (`bad_request`). */
+            /** @description Malformed body, or both `code` and `recovery_code` (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1998,6 +2046,15 @@ export interface operations {
             };
             /** @description The body did not arrive in time (`request_timeout`). */
             408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No code for an account with TOTP (`conflict`). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2703,5 +2760,5 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "second_factor_required", "reauthentication_required", "invalid_code", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "second_factor_required", "reauthentication_required", "invalid_code", "conflict", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
 export const secondFactorMethodValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SecondFactorMethod"]> = ["totp", "recovery_code"];

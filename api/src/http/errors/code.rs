@@ -26,6 +26,9 @@ use poem::http::StatusCode;
 /// - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
 ///   `POST /api/auth/reauthenticate` and retry.
 /// - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+/// - `conflict`: the request does not fit the account's state now (TOTP already on, or not
+///   on, nothing to confirm, a session that awaits no second factor, a code missing for an
+///   account with TOTP); the message says which.
 /// - `request_timeout`: the request body did not arrive in time.
 /// - `not_found`: no such path, or no such session of this user.
 /// - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -70,6 +73,7 @@ pub enum ErrorCode {
     SecondFactorRequired,
     ReauthenticationRequired,
     InvalidCode,
+    Conflict,
     RequestTimeout,
     NotFound,
     MethodNotAllowed,
@@ -93,7 +97,9 @@ impl ErrorCode {
             | ErrorCode::NotAuthenticated
             | ErrorCode::EmailNotVerified
             | ErrorCode::SecondFactorRequired => StatusCode::UNAUTHORIZED,
-            ErrorCode::UsernameTaken | ErrorCode::EmailTaken => StatusCode::CONFLICT,
+            ErrorCode::UsernameTaken | ErrorCode::EmailTaken | ErrorCode::Conflict => {
+                StatusCode::CONFLICT
+            }
             // Not this server's policy: no retry will change it.
             ErrorCode::NotEnabled => StatusCode::FORBIDDEN,
             // A well-formed request from a logged-in user whose re-authentication failed: refused,
@@ -218,6 +224,7 @@ mod tests {
                 "second_factor_required",
                 "reauthentication_required",
                 "invalid_code",
+                "conflict",
                 "request_timeout",
                 "not_found",
                 "method_not_allowed",
