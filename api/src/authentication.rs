@@ -19,7 +19,7 @@ use crate::{
     mail,
     passwords::{Password, PasswordError, PasswordRejected, check_new_password},
     services::Services,
-    sessions::{self, ClientInfo, Current, Reason, SessionError, Token, Which},
+    sessions::{self, ClientInfo, Current, Reason, Recent, SessionError, Stage, Token, Which},
     telemetry::metrics::{Login, METRICS},
     throttle::{Admission, Reservation},
     users,
@@ -46,6 +46,9 @@ pub enum AuthError {
     SessionEnded,
     #[error("too many failed attempts; retry after {retry_after} seconds")]
     Throttled { retry_after: u64 },
+    /// A step-up operation from a session that last proved its user too long ago.
+    #[error("this operation needs a recent login: re-authenticate first")]
+    ReauthenticationRequired,
     /// A password change kept finding the account changed under it.
     #[error("the account kept changing; retry")]
     Contended,
@@ -176,9 +179,15 @@ async fn check_and_open(
             raced: true,
         });
     };
+    // Under the user's row lock (taken by the compare-and-set above): a TOTP confirmed or
+    // removed concurrently is seen either before or after, never half.
+    let stage = match has_second_factor(&txn, user.id).await? {
+        true => Stage::AwaitingSecondFactor,
+        false => Stage::Complete(sessions::methods::PASSWORD),
+    };
     let (token, session) = state
         .sessions
-        .create_in(&txn, user.id, client, remember)
+        .create_in(&txn, user.id, client, remember, stage)
         .await?;
     txn.commit().await?;
     Ok(Checked::Opened(Box::new(Opened {
@@ -201,6 +210,7 @@ pub async fn change_password(
     new_password: &Password,
     client: &ClientInfo,
 ) -> Result<Opened, AuthError> {
+    require_recent(state, current).await?;
     let ip = client.ip.as_deref();
     let reservation = admit(state, &current.user.username, ip).await?;
     let result = replace_password(state, current, current_password, new_password, client).await;
@@ -270,9 +280,12 @@ async fn replace_password(
         // The session continues under a new token, so it keeps what the user chose at login:
         // a password change on a shared computer must not turn into "remember me".
         let persistent = current.session.persistent;
+        // The user proved the password just now, and the second factor, if any, at the
+        // session's login: the new session carries both over.
+        let methods = methods_of(&current.session);
         let (token, session) = state
             .sessions
-            .create_in(&txn, user.id, client, persistent)
+            .create_in(&txn, user.id, client, persistent, Stage::Complete(methods))
             .await?;
         let notified = users::queue_password_changed(&txn, &user, state.accounts.mail).await?;
         txn.commit().await?;
@@ -331,6 +344,38 @@ pub async fn confirm_password(
         Err(_) => state.throttle.release(reservation),
     }
     result
+}
+
+/// Refuses a step-up operation unless the session proved its user within the reauth window
+/// (`SPA_AUTH_REAUTH_WINDOW`): at login, or with `/api/auth/reauthenticate`.
+pub async fn require_recent(state: &Services, current: &Current) -> Result<(), AuthError> {
+    match state.sessions.recent(current.session.id).await? {
+        Recent::Yes => Ok(()),
+        Recent::No => Err(AuthError::ReauthenticationRequired),
+        Recent::Gone => Err(AuthError::SessionEnded),
+    }
+}
+
+/// Whether the user has a confirmed second factor, so a login must stop halfway.
+async fn has_second_factor<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let confirmed = entity::totp_secret::Entity::find_by_id(user_id)
+        .filter(entity::totp_secret::Column::ConfirmedAt.is_not_null())
+        .count(db)
+        .await?;
+    Ok(confirmed > 0)
+}
+
+/// The methods string of a session as one of the known constants.
+fn methods_of(session: &session::Model) -> &'static str {
+    use sessions::methods::*;
+    [PASSWORD_TOTP, PASSWORD_RECOVERY_CODE]
+        .into_iter()
+        .find(|m| *m == session.auth_methods)
+        .unwrap_or(PASSWORD)
 }
 
 /// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had

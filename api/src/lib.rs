@@ -127,6 +127,8 @@ pub mod database;
 pub mod http;
 pub mod mail;
 pub mod passwords;
+pub mod second_factor;
+pub mod second_factor_policy;
 pub mod server;
 pub mod services;
 pub mod sessions;

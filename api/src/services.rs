@@ -4,7 +4,8 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    account_policy::Accounts, passwords::Passwords, sessions::Sessions, throttle::Throttle,
+    account_policy::Accounts, passwords::Passwords, second_factor_policy::SecondFactor,
+    sessions::Sessions, throttle::Throttle,
 };
 
 #[derive(Clone)]
@@ -14,4 +15,5 @@ pub struct Services {
     pub passwords: Passwords,
     pub throttle: Throttle,
     pub accounts: Accounts,
+    pub second_factor: SecondFactor,
 }

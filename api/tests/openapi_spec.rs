@@ -280,9 +280,21 @@ fn every_error_response_has_examples_of_its_own_codes() {
         use ErrorCode::*;
         match status {
             "400" => &[BadRequest, PasswordRejected, InvalidEmail, InvalidToken],
-            "401" => &[NotAuthenticated, InvalidCredentials, EmailNotVerified],
-            "403" => &[CsrfRejected, Forbidden, WrongCurrentPassword, NotEnabled],
-            "409" => &[UsernameTaken, EmailTaken],
+            "401" => &[
+                NotAuthenticated,
+                InvalidCredentials,
+                EmailNotVerified,
+                SecondFactorRequired,
+            ],
+            "403" => &[
+                CsrfRejected,
+                Forbidden,
+                WrongCurrentPassword,
+                NotEnabled,
+                ReauthenticationRequired,
+                InvalidCode,
+            ],
+            "409" => &[UsernameTaken, EmailTaken, Conflict],
             "404" => &[NotFound],
             "408" => &[RequestTimeout],
             "413" => &[PayloadTooLarge],

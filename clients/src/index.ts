@@ -29,6 +29,24 @@ export type EndedSessions = Schemas["EndedSessions"];
 /** Body of `POST /api/auth/signup`. */
 export type SignupBody = Schemas["SignupBody"];
 
+/** A second factor the server asks for at login: `totp` (a code from the app) or `recovery_code`. */
+export type SecondFactorMethod = Schemas["SecondFactorMethod"];
+/** A new TOTP secret from {@link SpaAuthClient.enrollTotp}: `secret` (base32), `otpauth_uri`, `qr_svg`. */
+export type TotpEnrolment = Schemas["TotpEnrolment"];
+/** The account's second factors, from {@link SpaAuthClient.secondFactors}. */
+export type SecondFactorStatus = Schemas["SecondFactorStatus"];
+/** The second step: a code from the authenticator app, or one recovery code. */
+export type SecondFactorProof = { code: string } | { recovery_code: string };
+
+/**
+ * How a login went: `logged_in` with the user, or `second_factor_required` (the password was
+ * right; the session can do nothing but {@link SpaAuthClient.completeSecondFactor} with one of
+ * `methods`, within a few minutes).
+ */
+export type LoginResult =
+  | { status: "logged_in"; user: User }
+  | { status: "second_factor_required"; methods: SecondFactorMethod[] };
+
 /** How sign-up went: `mail_sent` (confirm the address from the mail), or `created` from an invitation (log in next). */
 export type SignupResult = { status: "mail_sent" } | { status: "created"; user: User };
 
@@ -157,10 +175,33 @@ export async function unwrap<R extends FetchResult<unknown>>(call: Promise<R>): 
 
 export interface SpaAuthClient {
   /**
-   * Logs in with HTTP Basic. The session cookie is set by the server (HttpOnly); resolves to the
-   * user. `{ remember: false }` asks for a session that ends with the browser ({@link LoginOptions}).
+   * Logs in with HTTP Basic. The session cookie is set by the server (HttpOnly); resolves to
+   * `{ status: "logged_in", user }`, or, for an account with a second factor, to
+   * `{ status: "second_factor_required", methods }`: call {@link completeSecondFactor} next.
+   * `{ remember: false }` asks for a session that ends with the browser ({@link LoginOptions}).
    */
-  login(username: string, password: string, options?: LoginOptions): Promise<User>;
+  login(username: string, password: string, options?: LoginOptions): Promise<LoginResult>;
+  /**
+   * The second step of a login: a TOTP code or a recovery code. Resolves to the user; the
+   * server sets a new session cookie. 403 `invalid_code`; 429 after too many wrong codes; 401
+   * when the half-open session expired (log in again).
+   */
+  completeSecondFactor(proof: SecondFactorProof): Promise<User>;
+  /** Whether TOTP is on, can be turned on, and how many recovery codes are left. */
+  secondFactors(): Promise<SecondFactorStatus>;
+  /** Starts turning TOTP on: a new secret and its QR code (SVG). 403 `not_enabled`, `reauthentication_required`. */
+  enrollTotp(): Promise<TotpEnrolment>;
+  /** Turns TOTP on with a code from the app; resolves to the 10 recovery codes, shown this once. 403 `invalid_code`. */
+  confirmTotp(code: string): Promise<string[]>;
+  /** Turns TOTP off; every session of the user ends, this one too. 403 `reauthentication_required`. */
+  disableTotp(): Promise<void>;
+  /** New recovery codes (the old ones stop working). 403 `reauthentication_required`. */
+  regenerateRecoveryCodes(): Promise<string[]>;
+  /**
+   * Proves the user again (the password, and with TOTP a code): step-up operations, which
+   * answer 403 `reauthentication_required` otherwise, pass for the server's reauth window.
+   */
+  reauthenticate(password: string, proof?: SecondFactorProof): Promise<void>;
   /** The logged-in user; 401 ({@link isUnauthorized}) when there is no live session. */
   me(): Promise<User>;
   /** Ends the session on the server and clears the cookie. */
@@ -215,14 +256,30 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
   });
   return {
     raw,
-    login: (username, password, options = {}) =>
-      unwrap(
-        raw.POST("/api/auth/login", {
-          headers: { Authorization: basicAuthorization(username, password) },
-          // Only when asked: a plain login stays `/api/auth/login`, the server's default.
-          ...(options.remember === undefined ? {} : { params: { query: { remember: options.remember } } }),
-        }),
-      ),
+    login: async (username, password, options = {}) => {
+      const { data, error, response } = await raw.POST("/api/auth/login", {
+        headers: { Authorization: basicAuthorization(username, password) },
+        // Only when asked: a plain login stays `/api/auth/login`, the server's default.
+        ...(options.remember === undefined ? {} : { params: { query: { remember: options.remember } } }),
+      });
+      if (!response.ok || data === undefined) throw SpaAuthError.fromResponse(response, error);
+      // 202 carries the challenge, 200 the user: the status tells them apart.
+      if (response.status === 202 && "methods" in data) {
+        return { status: "second_factor_required", methods: data.methods };
+      }
+      return { status: "logged_in", user: data as User };
+    },
+    completeSecondFactor: (proof) => unwrap(raw.POST("/api/auth/second-factor", { body: proof })),
+    secondFactors: () => unwrap(raw.GET("/api/auth/totp")),
+    enrollTotp: () => unwrap(raw.POST("/api/auth/totp")),
+    confirmTotp: async (code) => (await unwrap(raw.POST("/api/auth/totp/confirm", { body: { code } }))).recovery_codes,
+    disableTotp: async () => {
+      await unwrap(raw.DELETE("/api/auth/totp"));
+    },
+    regenerateRecoveryCodes: async () => (await unwrap(raw.POST("/api/auth/recovery-codes"))).recovery_codes,
+    reauthenticate: async (password, proof) => {
+      await unwrap(raw.POST("/api/auth/reauthenticate", { body: { password, ...proof } }));
+    },
     me: () => unwrap(raw.GET("/api/me")),
     logout: async () => {
       await unwrap(raw.POST("/api/auth/logout"));

@@ -9,6 +9,7 @@ import {
   SpaAuthError,
   type Health,
   type LoginOptions,
+  type LoginResult,
   type SpaAuthClient,
   type User,
 } from "../src/index.js";
@@ -20,6 +21,12 @@ const { username, email, password } = inject("credentials");
 function newClient(jar?: Map<string, string>): { client: SpaAuthClient } & CookieJarFetch {
   const f = cookieJarFetch(jar);
   return { client: createSpaAuthClient({ baseUrl, fetch: f.fetch }), ...f };
+}
+
+/** The user of a login that needed no second factor (this user has none). */
+function loggedIn(result: LoginResult): User {
+  if (result.status !== "logged_in") throw new Error(`a second factor was asked: ${JSON.stringify(result)}`);
+  return result.user;
 }
 
 /** The rejection of `p`, which must be a SpaAuthError. */
@@ -48,8 +55,9 @@ describe("login", () => {
   it("returns the typed user and stores a session cookie", async () => {
     const { client, jar, requests, setCookies } = newClient();
     const before = Date.now();
-    const user = await client.login(username, password);
-    expectTypeOf(user).toEqualTypeOf<User>();
+    const result = await client.login(username, password);
+    expectTypeOf(result).toEqualTypeOf<LoginResult>();
+    const user = loggedIn(result);
     expect(user).toMatchObject({ username, email, first_name: "", last_name: "" });
     expect(user.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(Number.isNaN(Date.parse(user.date_joined))).toBe(false);
@@ -91,7 +99,7 @@ describe("login", () => {
 
   it("usernames are case-insensitive", async () => {
     const { client } = newClient();
-    const user = await client.login(username.toUpperCase(), password);
+    const user = loggedIn(await client.login(username.toUpperCase(), password));
     expect(user.username).toBe(username);
   });
 
@@ -126,10 +134,10 @@ describe("login", () => {
 describe("me and logout", () => {
   it("me returns the logged-in user", async () => {
     const { client, requests } = newClient();
-    const loggedIn = await client.login(username, password);
+    const user = loggedIn(await client.login(username, password));
     const me = await client.me();
     expectTypeOf(me).toEqualTypeOf<User>();
-    expect(me.id).toBe(loggedIn.id);
+    expect(me.id).toBe(user.id);
     expect(me.username).toBe(username);
     expect(me.email).toBe(email);
     expect(requests.map((r) => r.credentials)).toEqual(["include", "include"]);

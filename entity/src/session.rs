@@ -22,6 +22,14 @@ pub struct Model {
     /// `Max-Age`, so the browser drops it when it closes, and the idle deadline uses the
     /// shorter `session_idle_timeout_short`, since the device may be shared.
     pub persistent: bool,
+    /// The right password was given but the second factor is still to come: the session can
+    /// do nothing but complete that step (or log out), and lives only a few minutes.
+    pub second_factor_pending: bool,
+    /// When the user last proved who they are in this session: login (once complete), the
+    /// second step, re-authentication. Operations that need a recent proof (step-up) check it.
+    pub authenticated_at: DateTimeUtc,
+    /// What proved it: `password`, `password+totp`, `password+recovery_code`.
+    pub auth_methods: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

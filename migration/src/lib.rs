@@ -7,6 +7,7 @@ mod m20261130_000001_create_server_secret;
 mod m20261130_000002_create_instance_registry;
 mod m20261201_000001_accounts_by_email;
 mod m20261201_000002_session_persistence;
+mod m20261201_000003_second_factor;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_create_instance_registry::Migration),
             Box::new(m20261201_000001_accounts_by_email::Migration),
             Box::new(m20261201_000002_session_persistence::Migration),
+            Box::new(m20261201_000003_second_factor::Migration),
         ]
     }
 }

@@ -43,6 +43,8 @@ pub fn session_settings() -> SessionSettings {
         invalidation_poll: Duration::from_millis(50),
         invalidation_push: spa_auth::sessions::Push::Auto,
         invalidation_safety_poll: Duration::from_secs(1),
+        second_factor_timeout: Duration::from_secs(5 * 60),
+        reauth_window: Duration::from_secs(10 * 60),
     }
 }
 
@@ -114,6 +116,10 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
         passwords: TestApp::passwords_with(8, 1, 1),
         throttle: Throttle::new(conn.clone(), throttle),
         accounts: spa_auth::SpaAuthSettings::default().accounts(),
+        second_factor: spa_auth::second_factor_policy::SecondFactor::new(
+            &spa_auth::SpaAuthSettings::default().second_factor,
+        )
+        .expect("no key, valid settings"),
     };
     let cache = services.sessions.cache().clone();
     let watcher = Watcher(tokio::spawn(watch(

@@ -77,20 +77,27 @@ impl TestApp {
     /// Everything the database holds about sessions, as text, to search for secrets: every
     /// row as PostgreSQL renders it, or for SQLite every byte of the database and its WAL.
     pub async fn raw_session_storage(&self) -> String {
+        String::from_utf8_lossy(&self.raw_storage("sessions").await).into_owned()
+    }
+
+    /// Everything stored for `table`, as bytes to search: its rows as PostgreSQL's text
+    /// (`bytea` in hex), or the whole SQLite file with its write-ahead log.
+    pub async fn raw_storage(&self, table: &str) -> Vec<u8> {
         match self.test_db.kind {
             Db::Postgres => {
                 let rows = self
                     .db
                     .query_all_raw(Statement::from_string(
                         self.db.get_database_backend(),
-                        "SELECT s::text AS row FROM sessions s",
+                        format!("SELECT t::text AS row FROM {table} t"),
                     ))
                     .await
-                    .expect("cannot dump sessions");
+                    .unwrap_or_else(|e| panic!("cannot dump {table}: {e}"));
                 rows.iter()
                     .map(|r| r.try_get::<String>("", "row").expect("row as text"))
                     .collect::<Vec<_>>()
                     .join("\n")
+                    .into_bytes()
             }
             Db::Sqlite => {
                 let path = self.test_db.sqlite_path.clone().expect("sqlite path");
@@ -99,7 +106,7 @@ impl TestApp {
                 if let Ok(more) = std::fs::read(wal) {
                     bytes.extend(more);
                 }
-                String::from_utf8_lossy(&bytes).into_owned()
+                bytes
             }
         }
     }

@@ -103,6 +103,7 @@ pub async fn request_change(
             "this is already the account's address",
         ));
     }
+    authentication::require_recent(state, current).await?;
     let ip = client.ip.as_deref();
     // Before the password check, so that a stolen session cannot mail any address at will.
     limit(state, "email-change", new_email, ip).await?;

@@ -76,6 +76,21 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DatabaseSettings,
     },
+    /// Second factors of a user.
+    #[command(subcommand)]
+    Mfa(MfaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MfaCommand {
+    /// Removes the user's TOTP and recovery codes (for a user who lost both) and ends every
+    /// session; returns once every running instance has dropped them. The next login asks
+    /// for the password only.
+    Reset {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
 }
 
 pub const DEMO_USERNAME: &str = "demo";
@@ -158,6 +173,15 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::Revoke { username, role, db } => {
             change_role(&username, &role, &db, false).await?
+        }
+        UserCommand::Mfa(MfaCommand::Reset { username, db }) => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let ended = crate::second_factor::reset(&db, user.id).await?;
+            // Returns once every running instance has dropped the sessions from its cache.
+            crate::sessions::registry::settle_everywhere(&db, user.id).await;
+            tracing::info!(target: "audit", event = "second_factor_reset", %username, "by operator");
+            println!("second factors of {username} removed; ended {ended} sessions");
         }
         UserCommand::List { db } => {
             let db = open(&db).await?;

@@ -5,7 +5,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
-use super::{SessionChangeError, SessionError, Tag, Text, client_info};
+use super::{SessionError, Tag, Text, client_info};
 use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
@@ -53,9 +53,22 @@ api_errors! {
     EndSessionError {
         plain: [
             400 BadRequest "The id is not a UUID (`bad_request`).",
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
             404 NotFound "No such session among the user's own (`not_found`); another user's session id answers the same.",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of ending the user's other sessions.
+    EndOthersError {
+        plain: [
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
+            403 Forbidden "The session's last proof of identity is older than the reauth window (`reauthentication_required`), or a cross-site request from a browser (`csrf_rejected`).",
         ],
         retry: [
             503 Unavailable "The database is unavailable (`unavailable`).",
@@ -105,8 +118,8 @@ api_errors! {
     PasswordError {
         plain: [
             400 BadRequest "Malformed body (`bad_request`), or a new password that breaks a rule (`password_rejected`, the message says which).",
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
-            403 Forbidden "Wrong current password (`wrong_current_password`), or a cross-site request from a browser (`csrf_rejected`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
+            403 Forbidden "Wrong current password (`wrong_current_password`), a last proof of identity older than the reauth window (`reauthentication_required`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
@@ -172,8 +185,8 @@ api_errors! {
     EmailChangeError {
         plain: [
             400 BadRequest "Malformed body, or the address the account has already (`bad_request`), or an address mail cannot be sent to (`invalid_email`).",
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
-            403 Forbidden "Wrong current password (`wrong_current_password`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
+            403 Forbidden "Wrong current password (`wrong_current_password`), a last proof of identity older than the reauth window (`reauthentication_required`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
@@ -277,7 +290,10 @@ impl AccountApi {
         &self,
         state: Data<&AppState>,
         auth: SessionAuth,
-    ) -> Result<OthersEnded, SessionChangeError> {
+    ) -> Result<OthersEnded, EndOthersError> {
+        authentication::require_recent(&state, &auth.current)
+            .await
+            .map_err(ApiError::from)?;
         let me = &auth.current.session;
         let ended = state
             .sessions

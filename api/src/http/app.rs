@@ -5,7 +5,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
-    AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi,
+    AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi, SecondFactorApi,
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
@@ -14,6 +14,7 @@ pub fn openapi_service() -> OpenApiService<
     (
         AuthApi,
         AccountApi,
+        SecondFactorApi,
         RegistrationApi,
         ForwardAuthApi,
         HealthApi,
@@ -24,6 +25,7 @@ pub fn openapi_service() -> OpenApiService<
         (
             AuthApi,
             AccountApi,
+            SecondFactorApi,
             RegistrationApi,
             ForwardAuthApi,
             HealthApi,

@@ -3,11 +3,11 @@
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, param::Query, payload::Json};
 
-use super::{SessionChangeError, SessionError, Tag, User, client_info};
+use super::{SecondFactorChallenge, SessionChangeError, SessionError, Tag, User, client_info};
 use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
-    http::extractors::{BasicAuth, SessionAuth, session_token},
+    http::extractors::{AnySessionAuth, BasicAuth, SessionAuth, session_token},
     http::state::AppState,
     sessions::{Reason, Which},
 };
@@ -20,6 +20,17 @@ pub enum LoginOk {
     Ok(
         Json<User>,
         /// The HttpOnly session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+    /// The right password for an account with a second factor. `Set-Cookie` carries a
+    /// session that can do nothing but complete the second step
+    /// (`POST /api/auth/second-factor`) within `SPA_AUTH_SECOND_FACTOR_TIMEOUT` (5 minutes by
+    /// default); every other operation answers 401 `second_factor_required`.
+    #[oai(status = 202)]
+    SecondFactorRequired(
+        Json<SecondFactorChallenge>,
+        /// The HttpOnly cookie of the half-open session.
         #[oai(header = "Set-Cookie")]
         String,
     ),
@@ -112,6 +123,7 @@ impl AuthApi {
     /// Log out
     ///
     /// Ends the session on the server, so a copied cookie is dead too, and clears the cookie.
+    /// A session that awaits its second factor can log out too: a user who gives up halfway.
     #[oai(
         path = "/api/auth/logout",
         method = "post",
@@ -122,7 +134,7 @@ impl AuthApi {
         &self,
         req: &Request,
         state: Data<&AppState>,
-        auth: SessionAuth,
+        auth: AnySessionAuth,
     ) -> Result<LoggedOut, SessionChangeError> {
         let session = &auth.current.session;
         state
@@ -153,5 +165,10 @@ async fn login(
     let opened =
         authentication::log_in(state, username, password, &client, brought, remember).await?;
     let cookie = state.sessions.cookie(&opened.token, &opened.session);
+    if opened.session.second_factor_pending {
+        let methods = crate::second_factor::methods_of(&state.db, opened.user.id).await?;
+        let challenge = SecondFactorChallenge::for_methods(&methods);
+        return Ok(LoginOk::SecondFactorRequired(Json(challenge), cookie));
+    }
     Ok(LoginOk::Ok(Json(opened.user.into()), cookie))
 }

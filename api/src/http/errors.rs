@@ -47,6 +47,12 @@ pub fn example_bodies() -> Vec<ErrorBody> {
         ApiError::EmailTaken,
         ApiError::EmailNotVerified,
         ApiError::NotEnabled("sign-up is closed: ask an administrator for an account".into()),
+        ApiError::SecondFactorRequired,
+        ApiError::ReauthenticationRequired,
+        ApiError::InvalidCode,
+        ApiError::Conflict(
+            "TOTP is already on: turn it off first to replace the authenticator".into(),
+        ),
         ApiError::RequestTimeout,
         ApiError::NotFound,
         ApiError::HeadersTooLarge,
@@ -96,6 +102,14 @@ pub enum ApiError {
     EmailNotVerified,
     #[error("{0}")]
     NotEnabled(String),
+    #[error("this session awaits its second factor: complete the second step first")]
+    SecondFactorRequired,
+    #[error("this operation needs a recent login: re-authenticate first")]
+    ReauthenticationRequired,
+    #[error("the code is wrong or was already used")]
+    InvalidCode,
+    #[error("{0}")]
+    Conflict(String),
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("not found")]
@@ -134,6 +148,10 @@ impl ApiError {
             ApiError::EmailTaken => ErrorCode::EmailTaken,
             ApiError::EmailNotVerified => ErrorCode::EmailNotVerified,
             ApiError::NotEnabled(_) => ErrorCode::NotEnabled,
+            ApiError::SecondFactorRequired => ErrorCode::SecondFactorRequired,
+            ApiError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
+            ApiError::InvalidCode => ErrorCode::InvalidCode,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::HeadersTooLarge => ErrorCode::HeadersTooLarge,
@@ -205,6 +223,7 @@ impl From<crate::authentication::AuthError> for ApiError {
             AuthError::SessionEnded => ApiError::NotAuthenticated,
             AuthError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
             AuthError::Contended => ApiError::Busy { retry_after: 1 },
+            AuthError::ReauthenticationRequired => ApiError::ReauthenticationRequired,
             AuthError::Rejected(why) => ApiError::PasswordRejected(why),
             AuthError::Password(e) => e.into(),
             AuthError::Session(e) => e.into(),
@@ -229,6 +248,26 @@ impl From<crate::accounts::AccountError> for ApiError {
             AccountError::Password(e) => e.into(),
             AccountError::Auth(e) => e.into(),
             AccountError::Db(e) => ApiError::Database(e),
+        }
+    }
+}
+
+impl From<crate::second_factor::SecondFactorError> for ApiError {
+    fn from(err: crate::second_factor::SecondFactorError) -> Self {
+        use crate::second_factor::SecondFactorError;
+        match err {
+            SecondFactorError::NotEnabled => ApiError::NotEnabled(err.to_string()),
+            SecondFactorError::InvalidCode => ApiError::InvalidCode,
+            SecondFactorError::Conflict(why) => ApiError::Conflict(why.into()),
+            SecondFactorError::SessionEnded => ApiError::NotAuthenticated,
+            SecondFactorError::Throttled { retry_after } => {
+                ApiError::TooManyRequests { retry_after }
+            }
+            SecondFactorError::Auth(e) => e.into(),
+            SecondFactorError::Seal(e) => ApiError::Internal(e.to_string()),
+            SecondFactorError::Totp(e) => ApiError::Internal(e),
+            SecondFactorError::Session(e) => e.into(),
+            SecondFactorError::Db(e) => ApiError::Database(e),
         }
     }
 }

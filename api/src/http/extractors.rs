@@ -22,7 +22,7 @@ use crate::{
     http::errors::ApiError,
     http::state::AppState,
     passwords::{MAX_LENGTH, Password},
-    sessions::{Current, Token},
+    sessions::{Current, Found, Token},
 };
 
 pub const BASIC_AUTH: &str = "basicAuth";
@@ -172,64 +172,121 @@ fn state(req: &Request) -> poem::Result<&AppState> {
         .ok_or_else(|| ApiError::Internal("application state missing".into()).into())
 }
 
-impl<'a> ApiExtractor<'a> for SessionAuth {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
+/// The `sessionCookie` security scheme, as every extractor of a session registers it.
+fn register_session_cookie(registry: &mut Registry) {
+    registry.create_security_scheme(
+        SESSION_COOKIE,
+        MetaSecurityScheme {
+            ty: "apiKey",
+            description: Some(
+                "The HttpOnly session cookie set by login. Browsers send it by themselves; \
+                 its name is a server setting.",
+            ),
+            name: Some(DEFAULT_COOKIE_NAME),
+            key_in: Some("cookie"),
+            scheme: None,
+            bearer_format: None,
+            flows: None,
+            openid_connect_url: None,
+        },
+    );
+}
 
-    fn register(registry: &mut Registry) {
-        registry.create_security_scheme(
-            SESSION_COOKIE,
-            MetaSecurityScheme {
-                ty: "apiKey",
-                description: Some(
-                    "The HttpOnly session cookie set by login. Browsers send it by themselves; \
-                     its name is a server setting.",
-                ),
-                name: Some(DEFAULT_COOKIE_NAME),
-                key_in: Some("cookie"),
-                scheme: None,
-                bearer_format: None,
-                flows: None,
-                openid_connect_url: None,
-            },
-        );
-    }
+/// The `ApiExtractor` of a session type: the `sessionCookie` scheme, and `$body` (given the
+/// request as `$req`) to make the value.
+macro_rules! session_extractor {
+    ($ty:ty, |$req:ident| $body:block) => {
+        impl<'a> ApiExtractor<'a> for $ty {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+            type ParamType = ();
+            type ParamRawType = ();
 
-    fn security_schemes() -> Vec<&'static str> {
-        vec![SESSION_COOKIE]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let state = state(req)?;
-        let sessions = &state.sessions;
-        let refuse = || {
-            // A dead cookie is cleared so the browser stops sending it.
-            let mut resp = ApiError::NotAuthenticated.as_response();
-            if let Ok(v) = HeaderValue::from_str(&sessions.clear_cookie()) {
-                resp.headers_mut().append(header::SET_COOKIE, v);
+            fn register(registry: &mut Registry) {
+                register_session_cookie(registry);
             }
-            poem::Error::from_response(resp)
-        };
-        let Some(token) = session_token(req, sessions.cookie_name()) else {
-            return Err(refuse());
-        };
-        match sessions.authenticate(&token).await {
-            Ok(Some(current)) => {
-                if let Some(Renewal(slot)) = req.data::<Renewal>()
-                    && let Some(cookie) = sessions.renewal_cookie(&current, &token)
-                    && let Ok(mut slot) = slot.lock()
-                {
-                    *slot = Some(cookie);
-                }
-                Ok(SessionAuth { current, token })
+
+            fn security_schemes() -> Vec<&'static str> {
+                vec![SESSION_COOKIE]
             }
-            Ok(None) => Err(refuse()),
-            Err(e) => Err(ApiError::Database(e).into()),
+
+            async fn from_request(
+                $req: &'a Request,
+                _body: &mut RequestBody,
+                _param_opts: ExtractParamOptions<Self::ParamType>,
+            ) -> poem::Result<Self> {
+                $body
+            }
         }
+    };
+}
+
+/// What the request's cookie leads to ([`crate::sessions::Sessions::find`], the one check
+/// every path goes through), with the token; a missing or dead session is refused here with
+/// 401 `not_authenticated`, clearing the cookie so the browser stops sending it.
+async fn find_session(req: &Request) -> poem::Result<(Found, Token)> {
+    let state = state(req)?;
+    let sessions = &state.sessions;
+    let refuse = || {
+        let mut resp = ApiError::NotAuthenticated.as_response();
+        if let Ok(v) = HeaderValue::from_str(&sessions.clear_cookie()) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+        poem::Error::from_response(resp)
+    };
+    let Some(token) = session_token(req, sessions.cookie_name()) else {
+        return Err(refuse());
+    };
+    match sessions.find(&token).await {
+        Ok(Found::Nothing) => Err(refuse()),
+        Ok(found) => Ok((found, token)),
+        Err(e) => Err(ApiError::Database(e).into()),
     }
 }
+
+session_extractor!(SessionAuth, |req| {
+    match find_session(req).await? {
+        (Found::Live(current), token) => {
+            let sessions = &state(req)?.sessions;
+            if let Some(Renewal(slot)) = req.data::<Renewal>()
+                && let Some(cookie) = sessions.renewal_cookie(&current, &token)
+                && let Ok(mut slot) = slot.lock()
+            {
+                *slot = Some(cookie);
+            }
+            Ok(SessionAuth { current, token })
+        }
+        // The cookie is kept: the client needs it for the second step.
+        _ => Err(ApiError::SecondFactorRequired.into()),
+    }
+});
+
+/// A session that awaits its second factor: only `POST /api/auth/second-factor` takes it. A
+/// complete session there has no second step to take (409 `conflict`).
+#[derive(Debug)]
+pub struct PendingAuth {
+    pub current: Current,
+    pub token: Token,
+}
+
+session_extractor!(PendingAuth, |req| {
+    match find_session(req).await? {
+        (Found::AwaitingSecondFactor(current), token) => Ok(PendingAuth { current, token }),
+        _ => Err(ApiError::Conflict("this session does not await a second factor".into()).into()),
+    }
+});
+
+/// Any session, complete or awaiting its second factor: for logging out, which a user who
+/// gives up halfway through a login must be able to do too.
+#[derive(Debug)]
+pub struct AnySessionAuth {
+    pub current: Current,
+}
+
+session_extractor!(AnySessionAuth, |req| {
+    match find_session(req).await? {
+        (Found::Live(current) | Found::AwaitingSecondFactor(current), _) => {
+            Ok(AnySessionAuth { current })
+        }
+        (Found::Nothing, _) => Err(ApiError::NotAuthenticated.into()),
+    }
+});

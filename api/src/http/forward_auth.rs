@@ -60,7 +60,7 @@ api_errors! {
     VerifyError {
         plain: [
             400 BadRequest "The original method (`X-Forwarded-Method`, `X-Original-Method`) is not an HTTP method (`bad_request`): a proxy misconfiguration, refused loudly.",
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie; a proxy relays it.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie, a proxy relays it), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "The original request is a cross-site state-changing request from a browser (`csrf_rejected`), or the user has none of the roles asked for (`forbidden`).",
         ],
         retry: [

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod protect;
 mod registration;
 pub mod routes;
+mod second_factor;
 pub mod spa;
 pub mod spec;
 pub mod state;
@@ -26,6 +27,7 @@ pub use auth::AuthApi;
 pub use forward_auth::ForwardAuthApi;
 pub use health::{Health, HealthApi};
 pub use registration::RegistrationApi;
+pub use second_factor::{SecondFactorApi, SecondFactorChallenge};
 pub use user::User;
 
 use crate::{http::errors::api_errors, sessions::ClientInfo};
@@ -36,6 +38,8 @@ pub(crate) enum Tag {
     Auth,
     /// The user's own sessions, password and address.
     Account,
+    /// The second step of a login, TOTP and recovery codes, and re-authentication.
+    SecondFactor,
     /// Signing up, proving an address, resetting a forgotten password.
     Registration,
     /// For reverse proxies that protect your own API with spa-auth's sessions.
@@ -48,7 +52,7 @@ api_errors! {
     /// Errors of reading with a session.
     SessionError {
         plain: [
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
         ],
         retry: [
             503 Unavailable "The database is unavailable (`unavailable`).",
@@ -60,7 +64,7 @@ api_errors! {
     /// Errors of changing state with a session.
     SessionChangeError {
         plain: [
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`).",
         ],
         retry: [
@@ -76,7 +80,7 @@ api_errors! {
     /// into the documented response with spa-auth's Error body.
     ProtectedError {
         plain: [
-            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie.",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`).",
             403 Forbidden "A cross-site request from a browser (`csrf_rejected`), or none of the required roles (`forbidden`).",
         ],
         retry: [

@@ -119,6 +119,8 @@ impl SpaAuth {
             passwords: Passwords::new(&settings.password)?,
             throttle: Throttle::new(db.clone(), settings.throttle.clone()),
             accounts: settings.accounts(),
+            second_factor: crate::second_factor_policy::SecondFactor::new(&settings.second_factor)
+                .map_err(SettingsError::from)?,
             db,
         };
         let state = AppState::new(State {
@@ -204,7 +206,8 @@ impl SpaAuth {
 
     /// The live session a request's `Cookie` headers carry, if any, for any framework built
     /// on the `http` crate (axum, hyper, tonic; poem re-exports it). `Ok(None)` means no
-    /// cookie, or one of an ended, expired or unknown session: answer 401.
+    /// cookie, or one of an ended, expired or unknown session, or of one that still awaits its
+    /// second factor (`Sessions::find` tells them apart): answer 401.
     ///
     /// It makes the same check as spa-auth's own endpoints, from the same cache, and slides
     /// the idle deadline the same way. It does not judge cross-site requests: call

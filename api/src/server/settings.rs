@@ -10,6 +10,7 @@ use crate::{
     database::DatabaseSettings,
     mail::{self, MailSettings},
     passwords::{self, PasswordSettings},
+    second_factor_policy::SecondFactorSettings,
     sessions::{self, SessionSettings},
     telemetry::LogFormat,
     throttle::ThrottleSettings,
@@ -79,6 +80,8 @@ pub struct ServeSettings {
     pub accounts: AccountSettings,
     #[command(flatten)]
     pub mail: MailSettings,
+    #[command(flatten)]
+    pub second_factor: SecondFactorSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +92,8 @@ pub enum SettingsError {
     Passwords(#[from] passwords::SettingsError),
     #[error(transparent)]
     Mail(#[from] mail::SettingsError),
+    #[error(transparent)]
+    SecondFactor(#[from] crate::second_factor_policy::SettingsError),
     #[error(
         "trusted origin {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
     )]
@@ -140,6 +145,7 @@ impl ServeSettings {
             throttle: self.throttle.clone(),
             accounts: self.accounts.clone(),
             mail: self.mail.clone(),
+            second_factor: self.second_factor.clone(),
             trust_proxy: self.trust_proxy,
             trusted_origins: self.trusted_origins.clone(),
             public_url: self.public_url.clone(),
@@ -165,6 +171,8 @@ pub struct SpaAuthSettings {
     pub accounts: AccountSettings,
     /// How mail is sent.
     pub mail: MailSettings,
+    /// The key that encrypts TOTP secrets, and the issuer authenticator apps show.
+    pub second_factor: SecondFactorSettings,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind your own proxy only).
     pub trust_proxy: bool,
     /// Origins of SPAs served from elsewhere whose unsafe requests pass the CSRF check.
@@ -213,6 +221,7 @@ impl SpaAuthSettings {
         }
         crate::passwords::params(&self.password)?;
         self.validate_mail()?;
+        self.second_factor.validate()?;
         Ok(())
     }
 

@@ -34,6 +34,11 @@ pub enum Reason {
     Imported,
     /// The password was reset with a link mailed to the user.
     PasswordReset,
+    /// The user turned their TOTP off: every session, this one too, proved a factor that no
+    /// longer guards the account.
+    SecondFactorDisabled,
+    /// An operator removed the user's second factors (`spa-auth user mfa reset`).
+    SecondFactorReset,
 }
 
 impl Reason {
@@ -48,6 +53,8 @@ impl Reason {
             Reason::Replaced => "replaced",
             Reason::Imported => "imported",
             Reason::PasswordReset => "password_reset",
+            Reason::SecondFactorDisabled => "second_factor_disabled",
+            Reason::SecondFactorReset => "second_factor_reset",
         }
     }
 }

@@ -37,6 +37,45 @@ pub struct Sessions {
     cache: Arc<SessionCache>,
 }
 
+/// How a session was authenticated, recorded when it opens (`sessions.auth_methods`); the
+/// list grows with each factor the user proves (passkeys will be one more).
+pub mod methods {
+    pub const PASSWORD: &str = "password";
+    pub const PASSWORD_TOTP: &str = "password+totp";
+    pub const PASSWORD_RECOVERY_CODE: &str = "password+recovery_code";
+}
+
+/// Whether a session proved its user recently enough for a step-up operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recent {
+    Yes,
+    No,
+    /// The session ended meanwhile.
+    Gone,
+}
+
+/// The stage a new session starts at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Fully authenticated by `methods` (one of [`methods`]).
+    Complete(&'static str),
+    /// The password was right, a second factor is still to come: the session lives only
+    /// `second_factor_timeout` and can do nothing but complete that step.
+    AwaitingSecondFactor,
+}
+
+/// What a cookie's token leads to: the one classification every path (the API's extractor,
+/// forward auth, `SpaAuth::authenticate` and `protect`) goes through, so that a session
+/// awaiting its second factor can never be taken for a live one.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Live(Current),
+    /// Only the second step (or logging out) may use it.
+    AwaitingSecondFactor(Current),
+    /// No such session, or ended, expired, or its user deactivated.
+    Nothing,
+}
+
 /// A live session and its user, as found for a request's cookie.
 #[derive(Debug, Clone)]
 pub struct Current {
@@ -100,16 +139,27 @@ impl Sessions {
             .unwrap_or(chrono::Duration::MAX)
     }
 
-    /// Opens a brand-new session; the caller sends the token as the cookie. `persistent`:
-    /// "remember me", see [`session::Model::persistent`].
+    /// How long a step-up may follow the last proof of identity in a session.
+    pub fn reauth_window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.reauth_window).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn second_factor_timeout(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.settings.second_factor_timeout)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Opens a brand-new session, authenticated by password; the caller sends the token as
+    /// the cookie. `persistent`: "remember me", see [`session::Model::persistent`].
     pub async fn create(
         &self,
         user_id: Uuid,
         client: &ClientInfo,
         persistent: bool,
     ) -> Result<(Token, session::Model), SessionError> {
+        let stage = Stage::Complete(methods::PASSWORD);
         let created = self
-            .create_in(&self.db, user_id, client, persistent)
+            .create_in(&self.db, user_id, client, persistent, stage)
             .await?;
         crate::telemetry::metrics::METRICS.sessions_created(1);
         Ok(created)
@@ -123,10 +173,18 @@ impl Sessions {
         user_id: Uuid,
         client: &ClientInfo,
         persistent: bool,
+        stage: Stage,
     ) -> Result<(Token, session::Model), SessionError> {
         let token = Token::generate()?;
         let now = Utc::now();
-        let absolute = now + self.absolute();
+        // A half-open session ends at once with both deadlines: nothing slides it, and the
+        // purge takes it like any expired session.
+        let (absolute, pending, auth_methods) = match stage {
+            Stage::Complete(methods) => (now + self.absolute(), false, methods),
+            Stage::AwaitingSecondFactor => {
+                (now + self.second_factor_timeout(), true, methods::PASSWORD)
+            }
+        };
         let model = session::ActiveModel {
             id: Set(Uuid::new_v4()),
             token_hash: Set(token.hash()),
@@ -138,16 +196,37 @@ impl Sessions {
             user_agent: Set(client.user_agent.clone()),
             ip: Set(client.ip.clone()),
             persistent: Set(persistent),
+            second_factor_pending: Set(pending),
+            authenticated_at: Set(now),
+            auth_methods: Set(auth_methods.to_owned()),
         }
         .insert(db)
         .await?;
         Ok((token, model))
     }
 
-    /// The live session behind `token`, if any: from this instance's cache when fresh,
-    /// otherwise one indexed read, plus a write at most once per refresh interval to slide
-    /// the idle deadline.
+    /// The live, fully authenticated session behind `token`, if any: [`Sessions::find`]
+    /// without the sessions that await their second factor.
     pub async fn authenticate(&self, token: &Token) -> Result<Option<Current>, DbErr> {
+        match self.find(token).await? {
+            Found::Live(current) => Ok(Some(current)),
+            Found::AwaitingSecondFactor(_) | Found::Nothing => Ok(None),
+        }
+    }
+
+    /// What `token` leads to: from this instance's cache when fresh, otherwise one indexed
+    /// read, plus a write at most once per refresh interval to slide the idle deadline.
+    pub async fn find(&self, token: &Token) -> Result<Found, DbErr> {
+        Ok(match self.lookup(token).await? {
+            Some(current) if current.session.second_factor_pending => {
+                Found::AwaitingSecondFactor(current)
+            }
+            Some(current) => Found::Live(current),
+            None => Found::Nothing,
+        })
+    }
+
+    async fn lookup(&self, token: &Token) -> Result<Option<Current>, DbErr> {
         let hash = token.hash();
         let now = Utc::now();
         if let Some((session, user)) = self.cache.get(&hash) {
@@ -191,6 +270,88 @@ impl Sessions {
             user,
             renewed: true,
         }))
+    }
+
+    /// Completes the second step of a session awaiting it: the same session (its id, its
+    /// "remember me") under a NEW token, so that whoever saw the half-open cookie holds
+    /// nothing; with full lifetimes from now and `authenticated_at` now. A compare-and-set on
+    /// the old token: `None` when the session ended or was completed meanwhile. Runs in the
+    /// caller's transaction, beside the spending of the code.
+    pub async fn complete_in<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        pending: &session::Model,
+        methods: &'static str,
+    ) -> Result<Option<(Token, session::Model)>, SessionError> {
+        use sea_orm::sea_query::Expr;
+        let token = Token::generate()?;
+        let now = Utc::now();
+        let absolute = now + self.absolute();
+        let expires = (now + self.idle(pending.persistent)).min(absolute);
+        let updated = session::Entity::update_many()
+            .col_expr(session::Column::TokenHash, Expr::value(token.hash()))
+            .col_expr(session::Column::SecondFactorPending, Expr::value(false))
+            .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
+            .col_expr(session::Column::AuthMethods, Expr::value(methods))
+            .col_expr(session::Column::LastSeenAt, Expr::value(now))
+            .col_expr(session::Column::ExpiresAt, Expr::value(expires))
+            .col_expr(session::Column::AbsoluteExpiresAt, Expr::value(absolute))
+            .filter(session::Column::Id.eq(pending.id))
+            .filter(session::Column::TokenHash.eq(pending.token_hash.clone()))
+            .filter(session::Column::SecondFactorPending.eq(true))
+            .filter(session::Column::ExpiresAt.gt(now))
+            .exec(db)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(None);
+        }
+        // This instance must not answer for the old token from memory; elsewhere a cached
+        // copy still says "awaiting the second factor", which the compare-and-set above
+        // refuses, and it dies within the cache's TTL.
+        self.cache.forget(&pending.token_hash);
+        let session = session::Model {
+            token_hash: token.hash(),
+            second_factor_pending: false,
+            authenticated_at: now,
+            auth_methods: methods.to_owned(),
+            last_seen_at: now,
+            expires_at: expires,
+            absolute_expires_at: absolute,
+            ..pending.clone()
+        };
+        Ok(Some((token, session)))
+    }
+
+    /// Records a new proof of identity in session `id` (re-authentication): step-up
+    /// operations read it from the database, never from the cache, so it applies at once
+    /// on every instance. False when the session is gone.
+    pub async fn reauthenticated(&self, id: Uuid) -> Result<bool, DbErr> {
+        use sea_orm::sea_query::Expr;
+        let now = Utc::now();
+        let updated = session::Entity::update_many()
+            .col_expr(session::Column::AuthenticatedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(id))
+            .filter(session::Column::SecondFactorPending.eq(false))
+            .filter(session::Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Whether session `id` proved its user within the reauth window, read from the
+    /// database: step-up decides on this, not on a cached copy, so that a re-authentication
+    /// on one instance counts on every other at once.
+    pub async fn recent(&self, id: Uuid) -> Result<Recent, DbErr> {
+        let found = session::Entity::find_by_id(id)
+            .filter(session::Column::SecondFactorPending.eq(false))
+            .filter(session::Column::ExpiresAt.gt(Utc::now()))
+            .one(&self.db)
+            .await?;
+        Ok(match found {
+            None => Recent::Gone,
+            Some(s) if Utc::now() - s.authenticated_at <= self.reauth_window() => Recent::Yes,
+            Some(_) => Recent::No,
+        })
     }
 
     /// Ends sessions through [`end_sessions`], drops the user's cached entries here at once,

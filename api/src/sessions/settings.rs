@@ -75,6 +75,15 @@ pub struct SessionSettings {
     /// How often each instance still polls while changes are pushed to it: the safety net.
     #[arg(long, env = "SPA_AUTH_INVALIDATION_SAFETY_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub invalidation_safety_poll: Duration,
+    /// How long a session that still awaits its second factor lives: the time a user has to
+    /// type the code after the password. Short, since such a session proves only the password.
+    #[arg(long, env = "SPA_AUTH_SECOND_FACTOR_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub second_factor_timeout: Duration,
+    /// Sensitive changes (password, address, second factors, ending other sessions) need the
+    /// user to have proved who they are within this time (at login or with
+    /// `/api/auth/reauthenticate`), so that a session left open is not enough for them.
+    #[arg(long, env = "SPA_AUTH_REAUTH_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub reauth_window: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,6 +122,8 @@ pub enum SettingsError {
         "SPA_AUTH_INVALIDATION_PUSH=on needs PostgreSQL (LISTEN/NOTIFY); SQLite polls (use auto or off)"
     )]
     PushNeedsPostgres,
+    #[error("the second-factor timeout (SPA_AUTH_SECOND_FACTOR_TIMEOUT) must be positive")]
+    NoSecondFactorTimeout,
 }
 
 impl SessionSettings {
@@ -154,6 +165,9 @@ impl SessionSettings {
             || self.invalidation_safety_poll > Duration::from_secs(60)
         {
             return Err(SettingsError::InvalidationSafetyPoll);
+        }
+        if self.second_factor_timeout.is_zero() {
+            return Err(SettingsError::NoSecondFactorTimeout);
         }
         Ok(())
     }

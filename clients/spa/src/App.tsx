@@ -17,6 +17,7 @@ import { LoginPage } from "./pages/Login";
 import { NotFoundPage } from "./pages/NotFound";
 import { PasswordPage } from "./pages/Password";
 import { ResetPasswordPage } from "./pages/ResetPassword";
+import { SecurityPage } from "./pages/Security";
 import { SessionsPage } from "./pages/Sessions";
 import { SignupPage } from "./pages/Signup";
 import { VerifyEmailPage } from "./pages/VerifyEmail";
@@ -29,6 +30,7 @@ const NAV = [
   { href: "/sessions", label: "My sessions" },
   { href: "/password", label: "Change password" },
   { href: "/account", label: "Account" },
+  { href: "/security", label: "Security" },
 ];
 
 /** Pages for visitors who are not logged in; a logged-in user is sent on. */
@@ -114,6 +116,8 @@ function route(path: string) {
       return <VerifyEmailPage />;
     case "/reset-password":
       return <ResetPasswordPage />;
+    case "/security":
+      return <SecurityPage />;
     default:
       return <NotFoundPage />;
   }

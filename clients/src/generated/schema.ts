@@ -60,6 +60,7 @@ export interface paths {
         /**
          * Log out
          * @description Ends the session on the server, so a copied cookie is dead too, and clears the cookie.
+         *     A session that awaits its second factor can log out too: a user who gives up halfway.
          */
         post: operations["logout"];
         delete?: never;
@@ -150,6 +151,122 @@ export interface paths {
          *     failed login for throttling.
          */
         post: operations["changeEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/second-factor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete the second step of a login
+         * @description With the cookie of a session that awaits its second factor (login answered 202): a
+         *     code from the authenticator app or a recovery code. The session continues under a new
+         *     token with its full lifetime. Wrong codes are throttled per account.
+         */
+        post: operations["completeSecondFactor"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My second factors
+         * @description Whether TOTP is on, can be turned on here, and how many recovery codes are left.
+         */
+        get: operations["getSecondFactors"];
+        put?: never;
+        /**
+         * Start turning TOTP on
+         * @description Makes a new secret and returns it with its `otpauth://` URI and a QR code (SVG). TOTP
+         *     is not asked for until a code from it is confirmed. Step-up: needs a recent login.
+         */
+        post: operations["enrollTotp"];
+        /**
+         * Turn TOTP off
+         * @description Removes the authenticator and the recovery codes and ends every session of the user,
+         *     this one too. Step-up: needs a recent login.
+         */
+        delete: operations["disableTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn TOTP on
+         * @description Confirms the enrolment with a code from the app; from the next login on, the code is
+         *     asked for. Returns 10 recovery codes, shown this once.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New recovery codes
+         * @description Replaces every recovery code; the old ones stop working. Step-up: needs a recent login.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-authenticate
+         * @description The password again (and, with TOTP, a code): refreshes the session's proof of
+         *     identity, so that step-up operations (password and address changes, second-factor
+         *     changes, ending other sessions) pass for `SPA_AUTH_REAUTH_WINDOW`. Throttled like a
+         *     login.
+         */
+        post: operations["reauthenticate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -376,7 +493,16 @@ export interface components {
          *     - `username_taken`: sign-up with a username another account has (ignoring case).
          *     - `email_taken`: the address was taken by another account before this one could prove it.
          *     - `email_not_verified`: the right password, but the address must be verified first.
-         *     - `not_enabled`: this server does not offer it (closed sign-up, no mail configured).
+         *     - `not_enabled`: this server does not offer it (closed sign-up, no mail configured, no
+         *     secret key for TOTP).
+         *     - `second_factor_required`: the session has only passed the password; complete the second
+         *     step (`POST /api/auth/second-factor`) first.
+         *     - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
+         *     `POST /api/auth/reauthenticate` and retry.
+         *     - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+         *     - `conflict`: the request does not fit the account's state now (TOTP already on, or not
+         *     on, nothing to confirm, a session that awaits no second factor, a code missing for an
+         *     account with TOTP); the message says which.
          *     - `request_timeout`: the request body did not arrive in time.
          *     - `not_found`: no such path, or no such session of this user.
          *     - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -389,7 +515,7 @@ export interface components {
          *     - `internal`: an unexpected error; details are in the server log.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "second_factor_required" | "reauthentication_required" | "invalid_code" | "conflict" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -426,6 +552,89 @@ export interface components {
             token: string;
             /** @description 8 to 1024 characters, not a common password, not the username. */
             new_password: string;
+        };
+        /**
+         * Reauthentication
+         * @example {
+         *       "code": "123456",
+         *       "password": "correct horse battery staple",
+         *       "recovery_code": null
+         *     }
+         */
+        Reauthentication: {
+            password: string;
+            /** @description Required when the account has TOTP: the code the app shows now. */
+            code?: string;
+            /** @description Instead of `code`: one of the recovery codes. */
+            recovery_code?: string;
+        };
+        /**
+         * RecoveryCodes
+         * @description Recovery codes, shown this once: the server keeps only their hashes.
+         * @example {
+         *       "recovery_codes": [
+         *         "3f9a1-c07d2-98be4-51a0c"
+         *       ]
+         *     }
+         */
+        RecoveryCodes: {
+            recovery_codes: string[];
+        };
+        /**
+         * SecondFactorChallenge
+         * @description The answer to a right password when the account has a second factor.
+         * @example {
+         *       "methods": [
+         *         "totp",
+         *         "recovery_code"
+         *       ],
+         *       "second_factor_required": true
+         *     }
+         */
+        SecondFactorChallenge: {
+            /** @description Always `true`: tells this answer apart from a `User`. */
+            second_factor_required: boolean;
+            /** @description What `POST /api/auth/second-factor` accepts for this account. */
+            methods: components["schemas"]["SecondFactorMethod"][];
+        };
+        /**
+         * @description A second factor the user can give at login.
+         * @enum {string}
+         */
+        SecondFactorMethod: "totp" | "recovery_code";
+        /**
+         * SecondFactorProof
+         * @description One of `code` (from the authenticator app) or `recovery_code`.
+         * @example {
+         *       "code": "123456",
+         *       "recovery_code": null
+         *     }
+         */
+        SecondFactorProof: {
+            /** @description The 6-digit code the authenticator app shows now. */
+            code?: string;
+            /** @description One of the recovery codes shown when TOTP was turned on; each works once. */
+            recovery_code?: string;
+        };
+        /**
+         * SecondFactorStatus
+         * @description The account's second factors.
+         * @example {
+         *       "recovery_codes_left": 9,
+         *       "totp_available": true,
+         *       "totp_enabled": true
+         *     }
+         */
+        SecondFactorStatus: {
+            /** @description Whether this server can turn TOTP on (it has a secret key). */
+            totp_available: boolean;
+            /** @description Whether TOTP is on for this account. */
+            totp_enabled: boolean;
+            /**
+             * Format: uint64
+             * @description Unused recovery codes left.
+             */
+            recovery_codes_left: number;
         };
         /**
          * SessionInfo
@@ -505,6 +714,33 @@ export interface components {
             token: string;
         };
         /**
+         * TotpCode
+         * @example {
+         *       "code": "123456"
+         *     }
+         */
+        TotpCode: {
+            /** @description The 6-digit code the authenticator app shows now. */
+            code: string;
+        };
+        /**
+         * TotpEnrolment
+         * @description A new TOTP secret, to put into an authenticator app; inactive until confirmed.
+         * @example {
+         *       "otpauth_uri": "otpauth://totp/spa-auth:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=spa-auth",
+         *       "qr_svg": "<svg xmlns=\"http://www.w3.org/2000/svg\" ...></svg>",
+         *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+         *     }
+         */
+        TotpEnrolment: {
+            /** @description The secret in base32, for typing in by hand. */
+            secret: string;
+            /** @description The `otpauth://totp/...` URI the QR code holds. */
+            otpauth_uri: string;
+            /** @description The QR code of `otpauth_uri`, as an SVG document made by the server. */
+            qr_svg: string;
+        };
+        /**
          * User
          * @description A user as the API shows it.
          * @example {
@@ -574,6 +810,22 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            /**
+             * @description The right password for an account with a second factor. `Set-Cookie` carries a
+             *     session that can do nothing but complete the second step
+             *     (`POST /api/auth/second-factor`) within `SPA_AUTH_SECOND_FACTOR_TIMEOUT` (5 minutes by
+             *     default); every other operation answers 401 `second_factor_required`.
+             */
+            202: {
+                headers: {
+                    /** @description The HttpOnly cookie of the half-open session. */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SecondFactorChallenge"];
                 };
             };
             /** @description The Authorization header is not valid HTTP Basic, or `remember` is not `true` or `false` (`bad_request`). */
@@ -656,7 +908,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["User"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -705,7 +957,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -763,7 +1015,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["SessionInfo"][];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -812,7 +1064,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["EndedSessions"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -821,7 +1073,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description A cross-site request from a browser (`csrf_rejected`). */
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -880,7 +1132,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -963,7 +1215,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -972,7 +1224,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description Wrong current password (`wrong_current_password`), or a cross-site request from a browser (`csrf_rejected`). */
+            /** @description Wrong current password (`wrong_current_password`), a last proof of identity older than the reauth window (`reauthentication_required`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1073,7 +1325,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1082,7 +1334,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description Wrong current password (`wrong_current_password`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            /** @description Wrong current password (`wrong_current_password`), a last proof of identity older than the reauth window (`reauthentication_required`), this server sends no mail (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1139,6 +1391,716 @@ export interface operations {
                 };
             };
             /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    completeSecondFactor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["SecondFactorProof"];
+            };
+        };
+        responses: {
+            /**
+             * @description Logged in. `Set-Cookie` carries the same session under a new token: the cookie of the
+             *     half-open session no longer works.
+             */
+            200: {
+                headers: {
+                    /** @description The HttpOnly session cookie. */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            /** @description Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`): a half-open session lives a few minutes (`SPA_AUTH_SECOND_FACTOR_TIMEOUT`). The response clears the cookie. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A wrong, expired or already used code (`invalid_code`), TOTP without a secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A complete session: it has no second step to take (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong codes for this account (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getSecondFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's second factors. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SecondFactorStatus"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    enrollTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new secret; TOTP turns on once a code from it is confirmed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Malformed body (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    disableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description TOTP is off, the recovery codes are gone, and every session of the user has ended,
+             *     this one too.
+             */
+            204: {
+                headers: {
+                    /** @description Clears the session cookie. */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["TotpCode"];
+            };
+        };
+        responses: {
+            /** @description The recovery codes, shown this once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Malformed body (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recovery codes, shown this once. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Malformed body (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["Reauthentication"];
+            };
+        };
+        responses: {
+            /**
+             * @description The session's proof of identity is fresh: step-up operations pass for
+             *     `SPA_AUTH_REAUTH_WINDOW`.
+             */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body, or both `code` and `recovery_code` (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Wrong password (`wrong_current_password`), a wrong or used code (`invalid_code`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No code for an account with TOTP (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong passwords or codes for this account or address (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many password checks waiting, or the database is unavailable (`unavailable`). */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -1709,7 +2671,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). The response clears the cookie; a proxy relays it. */
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie, a proxy relays it), or it awaits its second factor (`second_factor_required`). */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1798,4 +2760,5 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "second_factor_required", "reauthentication_required", "invalid_code", "conflict", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const secondFactorMethodValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SecondFactorMethod"]> = ["totp", "recovery_code"];

@@ -19,7 +19,16 @@ use poem::http::StatusCode;
 /// - `username_taken`: sign-up with a username another account has (ignoring case).
 /// - `email_taken`: the address was taken by another account before this one could prove it.
 /// - `email_not_verified`: the right password, but the address must be verified first.
-/// - `not_enabled`: this server does not offer it (closed sign-up, no mail configured).
+/// - `not_enabled`: this server does not offer it (closed sign-up, no mail configured, no
+///   secret key for TOTP).
+/// - `second_factor_required`: the session has only passed the password; complete the second
+///   step (`POST /api/auth/second-factor`) first.
+/// - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
+///   `POST /api/auth/reauthenticate` and retry.
+/// - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+/// - `conflict`: the request does not fit the account's state now (TOTP already on, or not
+///   on, nothing to confirm, a session that awaits no second factor, a code missing for an
+///   account with TOTP); the message says which.
 /// - `request_timeout`: the request body did not arrive in time.
 /// - `not_found`: no such path, or no such session of this user.
 /// - `method_not_allowed`: the path exists, the method does not (`Allow` lists the right ones).
@@ -61,6 +70,10 @@ pub enum ErrorCode {
     EmailTaken,
     EmailNotVerified,
     NotEnabled,
+    SecondFactorRequired,
+    ReauthenticationRequired,
+    InvalidCode,
+    Conflict,
     RequestTimeout,
     NotFound,
     MethodNotAllowed,
@@ -82,13 +95,19 @@ impl ErrorCode {
             | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidCredentials
             | ErrorCode::NotAuthenticated
-            | ErrorCode::EmailNotVerified => StatusCode::UNAUTHORIZED,
-            ErrorCode::UsernameTaken | ErrorCode::EmailTaken => StatusCode::CONFLICT,
+            | ErrorCode::EmailNotVerified
+            | ErrorCode::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+            ErrorCode::UsernameTaken | ErrorCode::EmailTaken | ErrorCode::Conflict => {
+                StatusCode::CONFLICT
+            }
             // Not this server's policy: no retry will change it.
             ErrorCode::NotEnabled => StatusCode::FORBIDDEN,
             // A well-formed request from a logged-in user whose re-authentication failed: refused,
             // not malformed (400) and not a dead session (401, which clients take as logged out).
-            ErrorCode::CsrfRejected | ErrorCode::WrongCurrentPassword => StatusCode::FORBIDDEN,
+            ErrorCode::CsrfRejected
+            | ErrorCode::WrongCurrentPassword
+            | ErrorCode::InvalidCode
+            | ErrorCode::ReauthenticationRequired => StatusCode::FORBIDDEN,
             // Logged in, so not a 401 (clients take that as logged out), but not allowed.
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
@@ -202,6 +221,10 @@ mod tests {
                 "email_taken",
                 "email_not_verified",
                 "not_enabled",
+                "second_factor_required",
+                "reauthentication_required",
+                "invalid_code",
+                "conflict",
                 "request_timeout",
                 "not_found",
                 "method_not_allowed",

@@ -1,10 +1,11 @@
 import { useEffect, useState, type FormEvent } from "react";
-import { isSpaAuthError, isThrottled, isUnauthorized } from "@spa-auth/client";
+import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod } from "@spa-auth/client";
 import { auth, describeError, formatWait } from "../api";
 import { clearNotice, peekNotice } from "../router";
 import { useSession } from "../session";
 import { ResendVerificationForm } from "../resend";
 import { Link, Message, Page } from "../ui";
+import { SecondStep } from "./SecondStep";
 
 /** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
 export function LoginPage({ ended }: { ended: boolean }) {
@@ -24,6 +25,8 @@ export function LoginPage({ ended }: { ended: boolean }) {
   // When throttled: the time (ms) until which the server refuses, for a live countdown.
   const [retryAt, setRetryAt] = useState<number>();
   const now = useNow(retryAt !== undefined);
+  // Set after the right password for an account with a second factor.
+  const [secondStep, setSecondStep] = useState<SecondFactorMethod[]>();
   const waiting = retryAt !== undefined && retryAt > now;
 
   const submit = async (e: FormEvent) => {
@@ -38,7 +41,15 @@ export function LoginPage({ ended }: { ended: boolean }) {
     setRetryAt(undefined);
     try {
       // The guard in App.tsx then leaves /login for `?next=`.
-      loggedIn(await auth.login(username.trim(), password, { remember }));
+      const result = await auth.login(username.trim(), password, { remember });
+      if (result.status === "second_factor_required") {
+        // The password was right: the second step (SecondStep.tsx) finishes the login.
+        setPassword("");
+        setSecondStep(result.methods);
+        setBusy(false);
+        return;
+      }
+      loggedIn(result.user);
     } catch (err) {
       setPassword("");
       if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
@@ -55,6 +66,14 @@ export function LoginPage({ ended }: { ended: boolean }) {
   else if (!message && unverified) {
     message = "Your email address is not verified yet. Open the link we mailed you, or have a new one sent below.";
   } else if (!message && ended) message = "Your session has ended. Please log in again.";
+
+  if (secondStep) {
+    return (
+      <Page title="Log in" focusHeading={false}>
+        <SecondStep methods={secondStep} done={loggedIn} />
+      </Page>
+    );
+  }
 
   return (
     <Page title="Log in" focusHeading={false}>

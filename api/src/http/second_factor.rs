@@ -1,0 +1,504 @@
+//! Second factors: the second step of a login, TOTP, recovery codes and re-authentication.
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
+
+use super::{Tag, Text, User, client_info};
+use crate::{
+    http::errors::{ApiError, api_errors},
+    http::extractors::{PendingAuth, SessionAuth},
+    http::state::AppState,
+    passwords::Password,
+    second_factor::{self, Proof},
+};
+
+/// A second factor the user can give at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SecondFactorMethod {
+    Totp,
+    RecoveryCode,
+}
+
+/// The answer to a right password when the account has a second factor.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SecondFactorChallenge {
+    /// Always `true`: tells this answer apart from a `User`.
+    pub second_factor_required: bool,
+    /// What `POST /api/auth/second-factor` accepts for this account.
+    pub methods: Vec<SecondFactorMethod>,
+}
+
+impl poem_openapi::types::Example for SecondFactorChallenge {
+    fn example() -> Self {
+        SecondFactorChallenge {
+            second_factor_required: true,
+            methods: vec![SecondFactorMethod::Totp, SecondFactorMethod::RecoveryCode],
+        }
+    }
+}
+
+impl SecondFactorChallenge {
+    pub fn for_methods(methods: &[&str]) -> Self {
+        let methods = methods
+            .iter()
+            .filter_map(|m| match *m {
+                "totp" => Some(SecondFactorMethod::Totp),
+                "recovery_code" => Some(SecondFactorMethod::RecoveryCode),
+                _ => None,
+            })
+            .collect();
+        SecondFactorChallenge {
+            second_factor_required: true,
+            methods,
+        }
+    }
+}
+
+/// One of `code` (from the authenticator app) or `recovery_code`.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SecondFactorProof {
+    /// The 6-digit code the authenticator app shows now.
+    #[oai(validator(max_length = 16))]
+    pub code: Option<Text>,
+    /// One of the recovery codes shown when TOTP was turned on; each works once.
+    #[oai(validator(max_length = 64))]
+    pub recovery_code: Option<Text>,
+}
+
+impl poem_openapi::types::Example for SecondFactorProof {
+    fn example() -> Self {
+        SecondFactorProof {
+            code: Some(Text("123456".into())),
+            recovery_code: None,
+        }
+    }
+}
+
+fn proof(code: Option<Text>, recovery: Option<Text>) -> Result<Option<Proof>, ApiError> {
+    match (code, recovery) {
+        (Some(code), None) => Ok(Some(Proof::Totp(code.0))),
+        (None, Some(code)) => Ok(Some(Proof::RecoveryCode(code.0))),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(ApiError::BadRequest(
+            "give either `code` or `recovery_code`, not both".into(),
+        )),
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Reauthentication {
+    #[oai(validator(max_length = 1024))]
+    pub password: Text,
+    /// Required when the account has TOTP: the code the app shows now.
+    #[oai(validator(max_length = 16))]
+    pub code: Option<Text>,
+    /// Instead of `code`: one of the recovery codes.
+    #[oai(validator(max_length = 64))]
+    pub recovery_code: Option<Text>,
+}
+
+impl poem_openapi::types::Example for Reauthentication {
+    fn example() -> Self {
+        Reauthentication {
+            password: Text("correct horse battery staple".into()),
+            code: Some(Text("123456".into())),
+            recovery_code: None,
+        }
+    }
+}
+
+/// A new TOTP secret, to put into an authenticator app; inactive until confirmed.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct TotpEnrolment {
+    /// The secret in base32, for typing in by hand.
+    pub secret: String,
+    /// The `otpauth://totp/...` URI the QR code holds.
+    pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri`, as an SVG document made by the server.
+    pub qr_svg: String,
+}
+
+impl poem_openapi::types::Example for TotpEnrolment {
+    fn example() -> Self {
+        TotpEnrolment {
+            secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into(),
+            otpauth_uri: "otpauth://totp/spa-auth:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=spa-auth".into(),
+            qr_svg: "<svg xmlns=\"http://www.w3.org/2000/svg\" ...></svg>".into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct TotpCode {
+    /// The 6-digit code the authenticator app shows now.
+    #[oai(validator(max_length = 16))]
+    pub code: Text,
+}
+
+impl poem_openapi::types::Example for TotpCode {
+    fn example() -> Self {
+        TotpCode {
+            code: Text("123456".into()),
+        }
+    }
+}
+
+/// Recovery codes, shown this once: the server keeps only their hashes.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+impl poem_openapi::types::Example for RecoveryCodes {
+    fn example() -> Self {
+        RecoveryCodes {
+            recovery_codes: vec!["3f9a1-c07d2-98be4-51a0c".into()],
+        }
+    }
+}
+
+/// The account's second factors.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SecondFactorStatus {
+    /// Whether this server can turn TOTP on (it has a secret key).
+    pub totp_available: bool,
+    /// Whether TOTP is on for this account.
+    pub totp_enabled: bool,
+    /// Unused recovery codes left.
+    pub recovery_codes_left: u64,
+}
+
+impl poem_openapi::types::Example for SecondFactorStatus {
+    fn example() -> Self {
+        SecondFactorStatus {
+            totp_available: true,
+            totp_enabled: true,
+            recovery_codes_left: 9,
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SecondFactorPassed {
+    /// Logged in. `Set-Cookie` carries the same session under a new token: the cookie of the
+    /// half-open session no longer works.
+    #[oai(status = 200)]
+    Ok(
+        Json<User>,
+        /// The HttpOnly session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+api_errors! {
+    /// Errors of the second step of a login.
+    SecondStepError {
+        plain: [
+            400 BadRequest "Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`): a half-open session lives a few minutes (`SPA_AUTH_SECOND_FACTOR_TIMEOUT`). The response clears the cookie.",
+            403 Forbidden "A wrong, expired or already used code (`invalid_code`), TOTP without a secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
+            413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "A complete session: it has no second step to take (`conflict`).",
+            415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
+        ],
+        retry: [
+            429 TooManyRequests "Too many wrong codes for this account (`too_many_requests`).",
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of changing second factors.
+    SecondFactorChangeError {
+        plain: [
+            400 BadRequest "Malformed body (`bad_request`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
+            403 Forbidden "The session's last proof of identity is older than the reauth window (`reauthentication_required`), a wrong code (`invalid_code`), no secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
+            413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "A change that does not fit the account: TOTP already on, or not on, or no enrolment to confirm (`conflict`).",
+            415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of re-authentication.
+    ReauthenticateError {
+        plain: [
+            400 BadRequest "Malformed body, or both `code` and `recovery_code` (`bad_request`).",
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
+            403 Forbidden "Wrong password (`wrong_current_password`), a wrong or used code (`invalid_code`), or a cross-site request from a browser (`csrf_rejected`).",
+            408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
+            413 PayloadTooLarge "The body is too large (`payload_too_large`).",
+            409 Conflict "No code for an account with TOTP (`conflict`).",
+            415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
+        ],
+        retry: [
+            429 TooManyRequests "Too many wrong passwords or codes for this account or address (`too_many_requests`).",
+            503 Unavailable "Too many password checks waiting, or the database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of reading the account's second factors.
+    StatusError {
+        plain: [
+            401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
+        ],
+        retry: [
+            503 Unavailable "The database is unavailable (`unavailable`).",
+        ],
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum EnrolmentOk {
+    /// A new secret; TOTP turns on once a code from it is confirmed.
+    #[oai(status = 200)]
+    Ok(Json<TotpEnrolment>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum CodesOk {
+    /// The recovery codes, shown this once.
+    #[oai(status = 200)]
+    Ok(Json<RecoveryCodes>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum StatusOk {
+    /// The account's second factors.
+    #[oai(status = 200)]
+    Ok(Json<SecondFactorStatus>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum TotpDisabled {
+    /// TOTP is off, the recovery codes are gone, and every session of the user has ended,
+    /// this one too.
+    #[oai(status = 204)]
+    Disabled(
+        /// Clears the session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum Reauthenticated {
+    /// The session's proof of identity is fresh: step-up operations pass for
+    /// `SPA_AUTH_REAUTH_WINDOW`.
+    #[oai(status = 204)]
+    Done,
+}
+
+pub struct SecondFactorApi;
+
+#[OpenApi]
+impl SecondFactorApi {
+    /// Complete the second step of a login
+    ///
+    /// With the cookie of a session that awaits its second factor (login answered 202): a
+    /// code from the authenticator app or a recovery code. The session continues under a new
+    /// token with its full lifetime. Wrong codes are throttled per account.
+    #[oai(
+        path = "/api/auth/second-factor",
+        method = "post",
+        operation_id = "completeSecondFactor",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn second_factor(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: PendingAuth,
+        body: Json<SecondFactorProof>,
+    ) -> Result<SecondFactorPassed, SecondStepError> {
+        Ok(complete(req, &state, auth, body.0).await?)
+    }
+
+    /// My second factors
+    ///
+    /// Whether TOTP is on, can be turned on here, and how many recovery codes are left.
+    #[oai(
+        path = "/api/auth/totp",
+        method = "get",
+        operation_id = "getSecondFactors",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn status(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<StatusOk, StatusError> {
+        let user_id = auth.current.user.id;
+        let methods = second_factor::methods_of(&state.db, user_id)
+            .await
+            .map_err(ApiError::from)?;
+        let left = second_factor::recovery_codes_left(&state.db, user_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(StatusOk::Ok(Json(SecondFactorStatus {
+            totp_available: state.second_factor.totp_enabled(),
+            totp_enabled: methods.contains(&"totp"),
+            recovery_codes_left: left,
+        })))
+    }
+
+    /// Start turning TOTP on
+    ///
+    /// Makes a new secret and returns it with its `otpauth://` URI and a QR code (SVG). TOTP
+    /// is not asked for until a code from it is confirmed. Step-up: needs a recent login.
+    #[oai(
+        path = "/api/auth/totp",
+        method = "post",
+        operation_id = "enrollTotp",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn enrol(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<EnrolmentOk, SecondFactorChangeError> {
+        let enrolment = second_factor::enrol_totp(&state, &auth.current)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(EnrolmentOk::Ok(Json(TotpEnrolment {
+            secret: enrolment.secret,
+            otpauth_uri: enrolment.uri,
+            qr_svg: enrolment.qr_svg,
+        })))
+    }
+
+    /// Turn TOTP on
+    ///
+    /// Confirms the enrolment with a code from the app; from the next login on, the code is
+    /// asked for. Returns 10 recovery codes, shown this once.
+    #[oai(
+        path = "/api/auth/totp/confirm",
+        method = "post",
+        operation_id = "confirmTotp",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn confirm(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        body: Json<TotpCode>,
+    ) -> Result<CodesOk, SecondFactorChangeError> {
+        let codes = second_factor::confirm_totp(&state, &auth.current, &body.0.code.0)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CodesOk::Ok(Json(RecoveryCodes {
+            recovery_codes: codes,
+        })))
+    }
+
+    /// Turn TOTP off
+    ///
+    /// Removes the authenticator and the recovery codes and ends every session of the user,
+    /// this one too. Step-up: needs a recent login.
+    #[oai(
+        path = "/api/auth/totp",
+        method = "delete",
+        operation_id = "disableTotp",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn disable(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<TotpDisabled, SecondFactorChangeError> {
+        second_factor::disable_totp(&state, &auth.current)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(TotpDisabled::Disabled(state.sessions.clear_cookie()))
+    }
+
+    /// New recovery codes
+    ///
+    /// Replaces every recovery code; the old ones stop working. Step-up: needs a recent login.
+    #[oai(
+        path = "/api/auth/recovery-codes",
+        method = "post",
+        operation_id = "regenerateRecoveryCodes",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn regenerate(
+        &self,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+    ) -> Result<CodesOk, SecondFactorChangeError> {
+        let codes = second_factor::regenerate_recovery_codes(&state, &auth.current)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CodesOk::Ok(Json(RecoveryCodes {
+            recovery_codes: codes,
+        })))
+    }
+
+    /// Re-authenticate
+    ///
+    /// The password again (and, with TOTP, a code): refreshes the session's proof of
+    /// identity, so that step-up operations (password and address changes, second-factor
+    /// changes, ending other sessions) pass for `SPA_AUTH_REAUTH_WINDOW`. Throttled like a
+    /// login.
+    #[oai(
+        path = "/api/auth/reauthenticate",
+        method = "post",
+        operation_id = "reauthenticate",
+        tag = "Tag::SecondFactor"
+    )]
+    async fn reauthenticate(
+        &self,
+        req: &Request,
+        state: Data<&AppState>,
+        auth: SessionAuth,
+        body: Json<Reauthentication>,
+    ) -> Result<Reauthenticated, ReauthenticateError> {
+        Ok(reauthenticate(req, &state, auth, body.0).await?)
+    }
+}
+
+async fn complete(
+    req: &Request,
+    state: &AppState,
+    auth: PendingAuth,
+    body: SecondFactorProof,
+) -> Result<SecondFactorPassed, ApiError> {
+    let client = client_info(req, state.trust_proxy);
+    let proof = proof(body.code, body.recovery_code)?
+        .ok_or_else(|| ApiError::BadRequest("give `code` or `recovery_code`".into()))?;
+    let opened = second_factor::complete(state, &auth.current, &proof, &client).await?;
+    let cookie = state.sessions.cookie(&opened.token, &opened.session);
+    Ok(SecondFactorPassed::Ok(Json(opened.user.into()), cookie))
+}
+
+async fn reauthenticate(
+    req: &Request,
+    state: &AppState,
+    auth: SessionAuth,
+    body: Reauthentication,
+) -> Result<Reauthenticated, ApiError> {
+    let client = client_info(req, state.trust_proxy);
+    let proof = proof(body.code, body.recovery_code)?;
+    let password = Password::new(body.password.0);
+    second_factor::reauthenticate(state, &auth.current, &password, proof.as_ref(), &client).await?;
+    Ok(Reauthenticated::Done)
+}
