@@ -12,7 +12,7 @@ use entity::user;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde_json::json;
 
-use super::{AccountError, Signup, tokens, valid_email};
+use super::{AccountError, Signup, email::limit, tokens, valid_email};
 use crate::{
     mail::{MailKind, outbox},
     passwords::{Password, check_new_password},
@@ -76,7 +76,9 @@ async fn open(
         .ok_or(AccountError::BadRequest("email is required"))?
         .to_owned();
     check(&req, &email)?;
-    throttle(state, &email, ip).await?;
+    // Per address and per client IP, before the password is hashed, so that a burst is held
+    // to the limit and costs no hashing past it.
+    limit(state, "signup", &email, ip).await?;
     let hash = state.passwords.hash(&req.password).await?;
     let new = NewUser {
         username: req.username,
@@ -131,7 +133,9 @@ async fn invited(
         .ok_or(AccountError::InvalidToken)?;
     let email = invitation.email.clone();
     check(&req, &email)?;
-    throttle(state, &email, ip).await?;
+    // Per address and per client IP, before the password is hashed, so that a burst is held
+    // to the limit and costs no hashing past it.
+    limit(state, "signup", &email, ip).await?;
     let hash = state.passwords.hash(&req.password).await?;
     let roles: Vec<String> = invitation
         .data
@@ -189,18 +193,4 @@ fn check(req: &SignupRequest, email: &str) -> Result<(), AccountError> {
     }
     check_new_password(req.password.expose(), &req.username)?;
     Ok(())
-}
-
-/// Sign-ups per address and per client IP, counted before the password is hashed, so that a
-/// burst is held to the limit and costs no hashing past it.
-async fn throttle(state: &Services, email: &str, ip: Option<&str>) -> Result<(), AccountError> {
-    let s = &state.accounts.settings;
-    match state
-        .throttle
-        .hit("signup", email, ip, s.mail_per_address, s.mail_per_ip)
-        .await?
-    {
-        Some(retry_after) => Err(AccountError::Throttled { retry_after }),
-        None => Ok(()),
-    }
 }
