@@ -87,10 +87,7 @@ pub async fn confirm(
     }
     end_sessions(&txn, user.id, Which::All, Reason::PasswordReset).await?;
     tokens::revoke(&txn, user.id, tokens::Purpose::ResetPassword).await?;
-    if !user.email.is_empty() {
-        let params = json!({ "username": user.username });
-        outbox::enqueue(&txn, MailKind::PasswordChanged, &user.email, params).await?;
-    }
+    users::queue_password_changed(&txn, &user, state.accounts.mail).await?;
     txn.commit().await?;
     outbox::wake();
     // "Done" means every stolen cookie is refused everywhere.
