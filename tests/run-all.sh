@@ -9,9 +9,15 @@ step() { printf '\n=== [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECOND
 
 step "PostgreSQL is reachable (the Rust tests create their own databases on it)"
 psql "$SPA_AUTH_TEST_PG" -Atqc 'select 1' >/dev/null
-# Databases left by earlier runs (a killed test cannot drop its own).
-psql "$SPA_AUTH_TEST_PG" -Atqc "select datname from pg_database where datname like 'spa_auth_t_%'" |
-  while read -r db; do psql "$SPA_AUTH_TEST_PG" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+# Databases left by earlier runs (a killed test cannot drop its own), and the migrated template
+# and pooled test databases of other migrations than today's (tests/src/db.rs names them after
+# a hash of migration/src, computed the same way here).
+fingerprint=$(cd migration/src && for f in $(LC_ALL=C ls *.rs); do printf '%s' "$f"; cat "$f"; done |
+  sha256sum | cut -c1-16)
+psql "$SPA_AUTH_TEST_PG" -Atqc "select datname from pg_database where datname like 'spa\\_auth\\_t\\_%'
+    or ((datname like 'spa\\_auth\\_tpl\\_%' or datname like 'spa\\_auth\\_p\\_%')
+        and datname not like '%$fingerprint%')" |
+  while read -r db; do psql "$SPA_AUTH_TEST_PG" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true; done
 
 step "format and lints"
 cargo fmt --all -- --check
