@@ -79,24 +79,67 @@ export interface AuthProviderProps {
 /** Provides the session to {@link useSession}, {@link useLogin}, {@link useLogout} and {@link RequireAuth}. */
 export function AuthProvider({ client, refreshOnFocus = true, children }: AuthProviderProps) {
   const [state, setState] = useState<SessionState>(LOADING);
+  // The state as last set, for the callbacks below (a 401's middleware, a late answer) to read
+  // without waiting for a render.
+  const current = useRef<SessionState>(LOADING);
   // Answers of `/api/me` that arrive after a newer question are dropped: the newest wins.
   const asked = useRef(0);
+  // Which session the app is in: counts every login and every end of a session. A 401 to a
+  // request sent in an earlier one (a slow `/api/me` of before the login) says nothing about
+  // the session of now, and must not end it.
+  const generation = useRef(0);
+  const commit = useCallback((next: (s: SessionState) => SessionState) => {
+    const before = current.current;
+    const after = next(before);
+    if (after === before) return;
+    const userBefore = before.status === "authenticated" ? before.user.id : undefined;
+    const userAfter = after.status === "authenticated" ? after.user.id : undefined;
+    if (userBefore !== userAfter) generation.current++;
+    current.current = after;
+    setState(after);
+  }, []);
 
   const refresh = useCallback(async () => {
     const n = ++asked.current;
     try {
       const user = await client.me();
-      if (n === asked.current) setState(authenticated(user));
+      if (n === asked.current) commit(() => authenticated(user));
     } catch (e) {
       if (n !== asked.current) return;
       if (isUnauthorized(e)) {
-        setState((s) => anonymous(s.status === "authenticated" || (s.status === "anonymous" && s.ended)));
+        commit((s) => anonymous(s.status === "authenticated" || (s.status === "anonymous" && s.ended)));
       } else {
         // A network blip while logged in is no logout: keep the user, and let the next call tell.
-        setState((s) => (s.status === "authenticated" ? s : anonymous(false, e)));
+        commit((s) => (s.status === "authenticated" ? s : anonymous(false, e)));
       }
     }
-  }, [client]);
+  }, [client, commit]);
+
+  // Before the first /api/me below: effects run in order, and a request goes through the
+  // middleware registered when it was sent.
+  useEffect(() => {
+    // Every 401 but a refused login, to a request sent in this session, means it is over.
+    const sentIn = new Map<string, number>();
+    const middleware: Middleware = {
+      onRequest({ id }) {
+        sentIn.set(id, generation.current);
+        return undefined;
+      },
+      onResponse({ id, response, schemaPath }) {
+        const sent = sentIn.get(id);
+        sentIn.delete(id);
+        if (response.status !== 401 || schemaPath === "/api/auth/login" || sent !== generation.current) return undefined;
+        commit((s) => (s.status === "authenticated" ? anonymous(true) : s));
+        return undefined;
+      },
+      onError({ id }) {
+        sentIn.delete(id);
+        return undefined;
+      },
+    };
+    client.raw.use(middleware);
+    return () => client.raw.eject(middleware);
+  }, [client, commit]);
 
   useEffect(() => {
     void refresh();
@@ -105,19 +148,6 @@ export function AuthProvider({ client, refreshOnFocus = true, children }: AuthPr
       asked.current++;
     };
   }, [refresh]);
-
-  useEffect(() => {
-    // Every 401 but a refused login means the session this client had is over.
-    const middleware: Middleware = {
-      onResponse({ response, schemaPath }) {
-        if (response.status !== 401 || schemaPath === "/api/auth/login") return undefined;
-        setState((s) => (s.status === "authenticated" ? anonymous(true) : s));
-        return undefined;
-      },
-    };
-    client.raw.use(middleware);
-    return () => client.raw.eject(middleware);
-  }, [client]);
 
   useEffect(() => {
     if (!refreshOnFocus || typeof window === "undefined") return undefined;
@@ -133,14 +163,17 @@ export function AuthProvider({ client, refreshOnFocus = true, children }: AuthPr
     };
   }, [refresh, refreshOnFocus]);
 
-  const setUser = useCallback((user: User) => {
-    asked.current++;
-    setState(authenticated(user));
-  }, []);
+  const setUser = useCallback(
+    (user: User) => {
+      asked.current++;
+      commit(() => authenticated(user));
+    },
+    [commit],
+  );
   const clear = useCallback(() => {
     asked.current++;
-    setState(anonymous(false));
-  }, []);
+    commit(() => anonymous(false));
+  }, [commit]);
   const value = useMemo<Context>(
     () => ({ client, session: { ...state, refresh, setUser, clear } }),
     [client, state, refresh, setUser, clear],

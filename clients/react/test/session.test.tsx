@@ -179,6 +179,52 @@ describe("useLogin and useLogout", () => {
   });
 });
 
+describe("races", () => {
+  it("a 401 to a request sent before the login does not end the session the login opened", async () => {
+    // The start's /api/me (no cookie yet: 401) is held back until the login has answered, as
+    // on a slow network where the user logs in before the app knew there was no session.
+    const jar = cookieJarFetch();
+    let releaseMe: () => void = () => {};
+    const meHeld = new Promise<void>((r) => (releaseMe = r));
+    let heldOnce = false;
+    const client = createSpaAuthClient({
+      baseUrl,
+      fetch: async (request) => {
+        const response = await jar.fetch(request);
+        if (!heldOnce && new URL(request.url).pathname === "/api/me") {
+          heldOnce = true;
+          await meHeld;
+        }
+        return response;
+      },
+    });
+    function Page() {
+      const { login } = useLogin();
+      return (
+        <>
+          <Status />
+          <button type="button" onClick={() => void login(alice.username, alice.password).then(releaseMe)}>
+            log in
+          </button>
+        </>
+      );
+    }
+    render(
+      <AuthProvider client={client} refreshOnFocus={false}>
+        <Page />
+      </AuthProvider>,
+    );
+    expect(screen.getByText("loading")).toBeTruthy();
+    fireEvent.click(screen.getByText("log in"));
+    await screen.findByText(`signed in as ${alice.username}`);
+    // The late 401 has arrived by now (released after the login); the session stands.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(heldOnce).toBe(true);
+    expect(screen.getByText(`signed in as ${alice.username}`)).toBeTruthy();
+    expect((await client.me()).username).toBe(alice.username);
+  });
+});
+
 describe("RequireAuth", () => {
   function Guarded({ roles }: { roles?: string[] }) {
     return (
