@@ -94,8 +94,8 @@ test('Authorize with Basic, then Try it out: login 200, then /api/me 200', async
   const cookieHelp = await cookieBox.innerText();
   assert.match(cookieHelp, /leave this box empty/);
   assert.match(cookieHelp, /authorize with basicAuth/);
-  // The one with a password box: the cookie scheme's help names basicAuth too.
-  const basic = page.locator('.auth-container', { has: page.locator('input[type=password]') });
+  // Not the cookie scheme's, whose help names basicAuth too.
+  const basic = page.locator('.auth-container', { hasText: 'basicAuth', hasNotText: 'leave this box empty' });
   await basic.locator('input[type=text]').fill(USER);
   await basic.locator('input[type=password]').fill(PASSWORD);
   await basic.locator('button.authorize').click();
