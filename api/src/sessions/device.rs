@@ -4,6 +4,12 @@
 //! Parsing is woothee's: its patterns are compiled into the crate (no data file to ship or load),
 //! a parse takes microseconds, and it brings no dependency the service does not already have
 //! (`regex`, `lazy_static`). It names the browser family and the system; that is all this needs.
+//! Its last release is from 2021; its rules match version numbers rather than listing them, so
+//! "Chrome 156" is read right. The actively released alternative (`ua-parser`, uap-core's
+//! rules) needs its YAML rule file shipped and parsed and about a thousand regexes compiled at
+//! start: worth it only if woothee starts naming browsers wrongly, and this file is the one place
+//! to change then (the tests below and `sessions::the_session_list_names_the_browser_and_system_of_each_device`
+//! say what must hold).
 
 use woothee::{parser::Parser, woothee::VALUE_UNKNOWN};
 
