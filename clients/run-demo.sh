@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the example SPA on the generated client and serves it with the API and Swagger UI,
+# Builds the example SPA on the generated client (and its React bindings) and serves it with the API and Swagger UI,
 # on SQLite (./spa-auth.db) with a demo user. Stop with Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd clients && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+# The SPA installs packed copies of both packages: the React one is built after the client.
+(cd clients/react && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 (cd clients/spa && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
 cargo build --release -q -p spa-auth
 export DATABASE_URL="${DATABASE_URL:-sqlite://spa-auth.db?mode=rwc}"

@@ -116,6 +116,27 @@ fn security_schemes_are_basic_and_cookie() {
     assert_eq!(schemes["sessionCookie"]["name"], "__Host-session");
 }
 
+/// Swagger UI offers a box for the cookie scheme that no visitor can fill (HttpOnly): its
+/// description, shown beside the box, says to log in with Basic instead.
+#[test]
+fn the_cookie_scheme_tells_a_visitor_how_to_try_the_api() {
+    let spec = spec();
+    let text = spec["components"]["securitySchemes"]["sessionCookie"]["description"]
+        .as_str()
+        .expect("sessionCookie has a description");
+    for needle in [
+        "HttpOnly",
+        "leave this box empty",
+        "basicAuth",
+        "POST /api/auth/login",
+        "by itself",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from {text:?}");
+    }
+    let login = &spec["paths"]["/api/auth/login"]["post"];
+    assert_eq!(login["security"][0]["basicAuth"], serde_json::json!([]));
+}
+
 #[test]
 fn every_operation_is_documented() {
     let spec = spec();

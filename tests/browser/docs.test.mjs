@@ -88,7 +88,14 @@ test('/docs shows every operation, served by spa-auth alone under a strict CSP',
 
 test('Authorize with Basic, then Try it out: login 200, then /api/me 200', async () => {
   await page.locator('.auth-wrapper button.authorize').click();
-  const basic = page.locator('.auth-container', { hasText: 'basicAuth' });
+  // The cookie box nobody can fill says so, and how to try the API instead.
+  const cookieBox = page.locator('.auth-container', { hasText: 'sessionCookie' });
+  await cookieBox.waitFor();
+  const cookieHelp = await cookieBox.innerText();
+  assert.match(cookieHelp, /leave this box empty/);
+  assert.match(cookieHelp, /authorize with basicAuth/);
+  // Not the cookie scheme's, whose help names basicAuth too.
+  const basic = page.locator('.auth-container', { hasText: 'basicAuth', hasNotText: 'leave this box empty' });
   await basic.locator('input[type=text]').fill(USER);
   await basic.locator('input[type=password]').fill(PASSWORD);
   await basic.locator('button.authorize').click();

@@ -26,11 +26,13 @@ if [ ! -x ../../target/debug/spa-auth ] && [ -z "${SPA_AUTH_BIN:-}" ]; then
   exit 1
 fi
 
-# The SPA installs a packed copy of the client package (clients/spa/.npmrc: install-links), so
-# the client's dist/ must be built first.
+# The SPA installs packed copies of the client packages (clients/spa/.npmrc: install-links), so
+# their dist/ must be built first: the client's, then the React bindings' (which need the client).
 step() { printf -- '--- browser: %s\n' "$*"; }
 step "build the client package (clients/)"
 (cd ../../clients && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
+step "build the React package (clients/react)"
+(cd ../../clients/react && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
 step "build the example SPA (clients/spa/dist)"
 (cd ../../clients/spa && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
 

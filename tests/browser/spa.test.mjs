@@ -290,6 +290,13 @@ test('two browsers as one user: ending the other session, then changing the pass
   assert.equal(await rows.count(), 2);
   assert.equal(await a.page.locator('tr.current').count(), 1);
   assert.match(await a.page.locator('tr.current').innerText(), /This session/);
+  // The device as people name it, parsed by the server from this very browser's User-Agent
+  // (headless chromium on Linux), with the raw header kept for a hover.
+  const ua = await a.page.evaluate(() => navigator.userAgent);
+  const major = /Chrome\/(\d+)\./.exec(ua)?.[1];
+  assert.ok(major, ua);
+  assert.equal((await a.page.locator('tr.current td.agent').innerText()).replace('This session', '').trim(), `Chrome ${major} on Linux`);
+  assert.equal(await a.page.locator('tr.current td.agent').getAttribute('title'), ua);
   assert.equal(await a.page.locator('tr.current').getByRole('button').count(), 0, 'no End button for the current session');
   await shot(a.page, '6-sessions-two');
   await a.page.locator('tr:not(.current)').getByRole('button', { name: /^End the session/ }).click();

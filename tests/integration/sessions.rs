@@ -127,3 +127,59 @@ db_test!(
         assert_error(resp, StatusCode::UNAUTHORIZED, "not_authenticated").await;
     }
 );
+
+db_test!(
+    async fn the_session_list_names_the_browser_and_system_of_each_device(db) {
+        let app = spawn_app(db).await;
+        app.create_user("alice", "correct horse battery").await;
+        // Real User-Agent strings as these browsers send them, a script's, and a made-up one.
+        let devices = [
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                Some("Chrome 156 on Linux"),
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0",
+                Some("Firefox 140 on Windows 10"),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 Safari/605.1.15",
+                Some("Safari 26 on macOS"),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1",
+                Some("Safari 18 on iPhone"),
+            ),
+            // A script: woothee's name for it, without the library's name as a version.
+            ("curl/8.5.0", Some("HTTP Library")),
+            // Nothing to tell.
+            ("made up", None),
+        ];
+        let mut token = String::new();
+        for (ua, _) in devices {
+            let resp = app
+                .login_with("alice", "correct horse battery", &[("user-agent", ua)])
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK, "{ua}");
+            token = app.session_cookie(&resp).unwrap();
+        }
+
+        let resp = app
+            .send(reqwest::Method::GET, "/api/auth/sessions", Some(token.as_str()), &[])
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let list: Vec<serde_json::Value> = resp.json().await.unwrap();
+        assert_eq!(list.len(), devices.len(), "{list:?}");
+        for (ua, device) in devices {
+            let row = list
+                .iter()
+                .find(|s| s["user_agent"] == ua)
+                .unwrap_or_else(|| panic!("no session with the raw User-Agent {ua}: {list:?}"));
+            match device {
+                Some(device) => assert_eq!(row["device"], device, "{ua}"),
+                // Nothing to tell: no made-up name, and the raw header is still there to show.
+                None => assert!(row.get("device").is_none_or(|d| d.is_null()), "{row}"),
+            }
+        }
+    }
+);

@@ -12,7 +12,7 @@ use crate::{
     http::extractors::SessionAuth,
     http::state::AppState,
     passwords::Password,
-    sessions::{Reason, Which},
+    sessions::{Reason, Which, device},
 };
 
 /// One of the user's sessions. Never carries the token or its hash.
@@ -25,7 +25,11 @@ pub struct SessionInfo {
     pub last_seen_at: DateTime<Utc>,
     /// When the session ends unless used before; it never outlives its absolute limit.
     pub expires_at: DateTime<Utc>,
+    /// The `User-Agent` header of the login, as the browser sent it.
     pub user_agent: Option<String>,
+    /// The browser and system of `user_agent` for people, e.g. "Chrome 156 on Linux"; absent
+    /// when neither can be told from it (a script, a made-up header).
+    pub device: Option<String>,
     pub ip: Option<String>,
     /// True for the session making this request.
     pub current: bool,
@@ -140,6 +144,7 @@ impl poem_openapi::types::Example for SessionInfo {
             last_seen_at: at,
             expires_at: at + chrono::Duration::days(14),
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
+            device: Some("Firefox 140 on Linux".into()),
             ip: Some("192.0.2.10".into()),
             current: true,
             persistent: true,
@@ -239,6 +244,7 @@ impl AccountApi {
                 created_at: s.created_at,
                 last_seen_at: s.last_seen_at,
                 expires_at: s.expires_at,
+                device: s.user_agent.as_deref().and_then(device::describe),
                 user_agent: s.user_agent,
                 ip: s.ip,
                 persistent: s.persistent,

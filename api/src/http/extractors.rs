@@ -178,9 +178,16 @@ fn register_session_cookie(registry: &mut Registry) {
         SESSION_COOKIE,
         MetaSecurityScheme {
             ty: "apiKey",
+            // Swagger UI's Authorize dialog shows a box for this scheme that nobody can fill:
+            // the cookie is HttpOnly and a page may not set a Cookie header. Say how to try the
+            // API instead, where the visitor looks.
             description: Some(
-                "The HttpOnly session cookie set by login. Browsers send it by themselves; \
-                 its name is a server setting.",
+                "The HttpOnly session cookie that login sets (its name is a server setting). \
+                 There is nothing to paste here: no page can read an HttpOnly cookie or send \
+                 a Cookie header, so leave this box empty. To try the API from this page, \
+                 authorize with basicAuth (username and password) and run the login operation, \
+                 `POST /api/auth/login`: the browser keeps the cookie it answers with and sends \
+                 it with every later call by itself, until `POST /api/auth/logout`.",
             ),
             name: Some(DEFAULT_COOKIE_NAME),
             key_in: Some("cookie"),

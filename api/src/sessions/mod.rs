@@ -1,6 +1,7 @@
 //! Server-side sessions: opaque random tokens in an HttpOnly cookie, stored only as hashes.
 
 pub mod cache;
+pub mod device;
 mod invalidation;
 mod listener;
 pub mod registry;

@@ -4,12 +4,12 @@
  * Logged out, every page but the guest pages (/login, /signup) and the open ones (where mailed
  * links land, /verify-email and /reset-password, and /forgot-password) redirects to
  * `/login?next=<where you were>`; logged in, /login redirects to that `next` (and /signup home). So a 401
- * anywhere (the session turns "anonymous") lands on the login page, and a successful login
+ * anywhere (`@spa-auth/react` turns the session "anonymous") lands on the login page, and a successful login
  * returns to the page the user was on.
  */
-import { useEffect, useState } from "react";
-import { isUnauthorized } from "@spa-auth/client";
-import { auth, describeError } from "./api";
+import { useEffect } from "react";
+import { useLogout, useSession } from "@spa-auth/react";
+import { describeError } from "./api";
 import { AccountPage } from "./pages/Account";
 import { ForgotPasswordPage } from "./pages/ForgotPassword";
 import { HomePage } from "./pages/Home";
@@ -22,7 +22,6 @@ import { SessionsPage } from "./pages/Sessions";
 import { SignupPage } from "./pages/Signup";
 import { VerifyEmailPage } from "./pages/VerifyEmail";
 import { loginPathFor, navigate, nextFrom, useLocation } from "./router";
-import { useSession } from "./session";
 import { Link } from "./ui";
 
 const NAV = [
@@ -42,7 +41,9 @@ const GUEST_PAGES: ReadonlySet<string> = new Set(["/login", "/signup"]);
 const OPEN_PAGES: ReadonlySet<string> = new Set(["/verify-email", "/reset-password", "/forgot-password"]);
 
 export function App() {
-  const { state, restore } = useSession();
+  const session = useSession();
+  // Whether there is a session is unknown (server or network down): neither guard applies.
+  const unknown = session.status === "anonymous" && session.error !== undefined;
   const location = useLocation();
   const path = location.split("?")[0] ?? "/";
   const guestPage = GUEST_PAGES.has(path);
@@ -50,24 +51,24 @@ export function App() {
 
   // The login guard, both ways.
   useEffect(() => {
-    if (state.status === "anonymous" && !publicPage) navigate(loginPathFor(location), { replace: true });
-    if (state.status === "authenticated" && guestPage) {
+    if (session.status === "anonymous" && !unknown && !publicPage) navigate(loginPathFor(location), { replace: true });
+    if (session.status === "authenticated" && guestPage) {
       navigate(path === "/login" ? nextFrom(location) : "/", { replace: true });
     }
-  }, [state.status, guestPage, publicPage, path, location]);
+  }, [session.status, unknown, guestPage, publicPage, path, location]);
 
   let main;
-  if (state.status === "loading") {
+  if (session.status === "loading") {
     main = <p className="loading" role="status">Loading…</p>;
-  } else if (state.status === "error") {
+  } else if (session.status === "anonymous" && session.error !== undefined) {
     main = (
       <div className="page">
-        <p className="message message-error" role="alert">{state.message}</p>
-        <button type="button" onClick={restore}>Try again</button>
+        <p className="message message-error" role="alert">{describeError(session.error)}</p>
+        <button type="button" onClick={() => void session.refresh()}>Try again</button>
       </div>
     );
-  } else if (state.status === "anonymous") {
-    main = path === "/login" ? <LoginPage ended={state.ended} /> : publicPage ? route(path) : null;
+  } else if (session.status === "anonymous") {
+    main = path === "/login" ? <LoginPage ended={session.ended} /> : publicPage ? route(path) : null;
   } else {
     main = guestPage ? null : route(path);
   }
@@ -76,7 +77,7 @@ export function App() {
     <>
       <header className="header">
         <span className="brand">spa-auth example</span>
-        {state.status === "authenticated" && (
+        {session.status === "authenticated" && (
           <nav aria-label="Main">
             <ul>
               {NAV.map((item) => (
@@ -124,25 +125,18 @@ function route(path: string) {
 }
 
 function LogoutButton() {
-  const { loggedOut } = useSession();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
+  // A 401 counts as logged out (the session was already over); anything else (server down,
+  // offline) leaves the session alive on the server: `error` says so and the user stays.
+  const { logout: endSession, pending: busy, error: failure } = useLogout();
+  const error = failure === undefined ? undefined : describeError(failure);
   const logout = async () => {
-    setBusy(true);
-    setError(undefined);
     try {
-      await auth.logout();
-    } catch (e) {
-      // A 401 means the session was already over: logged out all the same. Anything else
-      // (server down, offline) leaves the session alive on the server, so say so and stay.
-      if (!isUnauthorized(e)) {
-        setError(describeError(e));
-        setBusy(false);
-        return;
-      }
+      await endSession();
+    } catch {
+      return;
     }
+    // A plain /login, whether or not the guard already sent the now anonymous page to `?next=`.
     navigate("/login", { replace: true });
-    loggedOut();
   };
   return (
     <>

@@ -1,30 +1,13 @@
 /**
- * The one spa-auth client of the app. Every API call goes through it.
- *
- * Its `fetch` reports every 401 to the session (see `session.tsx`): whatever call finds the
- * session over (ended elsewhere, expired, password changed on another device), the app goes to
- * the login page once, in one place, and no page has to remember to do it.
+ * The one spa-auth client of the app. Every API call goes through it, so `<AuthProvider>`
+ * (main.tsx) sees every 401: whatever call finds the session over (ended elsewhere, expired,
+ * password changed on another device), the app goes to the login page once, in one place, and
+ * no page has to remember to do it.
  */
 import { createSpaAuthClient, isSpaAuthError } from "@spa-auth/client";
 
-type Listener = () => void;
-const unauthorizedListeners = new Set<Listener>();
-
-/** Calls `listener` after every 401 answer; returns the unsubscribe function. */
-export function onUnauthorized(listener: Listener): () => void {
-  unauthorizedListeners.add(listener);
-  return () => unauthorizedListeners.delete(listener);
-}
-
-export const auth = createSpaAuthClient({
-  // Same origin: spa-auth serves this app (or, in development, Vite proxies /api to it).
-  baseUrl: "",
-  fetch: async (request) => {
-    const response = await fetch(request);
-    if (response.status === 401) for (const listener of unauthorizedListeners) listener();
-    return response;
-  },
-});
+// Same origin: spa-auth serves this app (or, in development, Vite proxies /api to it).
+export const auth = createSpaAuthClient({ baseUrl: "" });
 
 /** "14 seconds", "3 minutes", "1 hour 5 minutes": a wait for people to read. */
 export function formatWait(seconds: number): string {

@@ -3,15 +3,16 @@ import "./fragment";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
-import { SessionProvider } from "./session";
+import { AuthProvider } from "@spa-auth/react";
+import { auth } from "./api";
 import "./styles.css";
 
 const root = document.getElementById("root");
 if (!root) throw new Error("no #root element in index.html");
 createRoot(root).render(
   <StrictMode>
-    <SessionProvider>
+    <AuthProvider client={auth}>
       <App />
-    </SessionProvider>
+    </AuthProvider>
   </StrictMode>,
 );

@@ -642,6 +642,7 @@ export interface components {
          * @example {
          *       "created_at": "1970-01-01T00:00:00+00:00",
          *       "current": true,
+         *       "device": "Firefox 140 on Linux",
          *       "expires_at": "1970-01-15T00:00:00+00:00",
          *       "id": "00000000-0000-0000-0000-000000000000",
          *       "ip": "192.0.2.10",
@@ -665,7 +666,13 @@ export interface components {
              * @description When the session ends unless used before; it never outlives its absolute limit.
              */
             expires_at: string;
+            /** @description The `User-Agent` header of the login, as the browser sent it. */
             user_agent?: string;
+            /**
+             * @description The browser and system of `user_agent` for people, e.g. "Chrome 156 on Linux"; absent
+             *     when neither can be told from it (a script, a made-up header).
+             */
+            device?: string;
             ip?: string;
             /** @description True for the session making this request. */
             current: boolean;

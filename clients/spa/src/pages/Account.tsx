@@ -6,16 +6,16 @@ import { useEffect, useRef, useState, type FormEvent } from "react";
 import { isSpaAuthError } from "@spa-auth/client";
 import { auth, describeError } from "../api";
 import { ResendVerificationForm } from "../resend";
-import { useSession, useUser } from "../session";
+import { useSession, useUser } from "@spa-auth/react";
 import { Field, Message, Page } from "../ui";
 
 export function AccountPage() {
   const user = useUser();
-  const { loggedIn } = useSession();
+  const { refresh } = useSession();
   // Fresh from the server on every visit: the address may have been verified in another tab.
   useEffect(() => {
-    auth.me().then(loggedIn, () => {});
-  }, [loggedIn]);
+    void refresh();
+  }, [refresh]);
 
   return (
     <Page title="Account">

@@ -1,18 +1,17 @@
 import { useEffect } from "react";
-import { auth } from "../api";
-import { useSession, useUser } from "../session";
+import { useSession, useUser } from "@spa-auth/react";
 import { Page } from "../ui";
 
 const dateTime = (iso: string | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
 
 export function HomePage() {
   const user = useUser();
-  const { loggedIn } = useSession();
+  const { refresh } = useSession();
   // Fresh from the server on every visit: roles can change at any time. (A 401 here, as
   // anywhere, sends the user to the login page; other errors just keep what is shown.)
   useEffect(() => {
-    auth.me().then(loggedIn, () => {});
-  }, [loggedIn]);
+    void refresh();
+  }, [refresh]);
   const name = [user.first_name, user.last_name].filter(Boolean).join(" ") || user.username;
   return (
     <Page title={`Welcome, ${name}`}>

@@ -1,15 +1,15 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod } from "@spa-auth/client";
-import { auth, describeError, formatWait } from "../api";
+import { describeError, formatWait } from "../api";
 import { clearNotice, peekNotice } from "../router";
-import { useSession } from "../session";
+import { useLogin } from "@spa-auth/react";
 import { ResendVerificationForm } from "../resend";
 import { Link, Message, Page } from "../ui";
 import { SecondStep } from "./SecondStep";
 
 /** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
 export function LoginPage({ ended }: { ended: boolean }) {
-  const { loggedIn } = useSession();
+  const { login, completeSecondFactor } = useLogin();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   // Ticked by default, as the server assumes without `?remember=`; unticked on a shared
@@ -41,7 +41,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
     setRetryAt(undefined);
     try {
       // The guard in App.tsx then leaves /login for `?next=`.
-      const result = await auth.login(username.trim(), password, { remember });
+      const result = await login(username.trim(), password, { remember });
       if (result.status === "second_factor_required") {
         // The password was right: the second step (SecondStep.tsx) finishes the login.
         setPassword("");
@@ -49,7 +49,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
         setBusy(false);
         return;
       }
-      loggedIn(result.user);
+      // Logged in: the session is "authenticated" now (useLogin), and App.tsx moves on.
     } catch (err) {
       setPassword("");
       if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
@@ -70,7 +70,7 @@ export function LoginPage({ ended }: { ended: boolean }) {
   if (secondStep) {
     return (
       <Page title="Log in" focusHeading={false}>
-        <SecondStep methods={secondStep} done={loggedIn} />
+        <SecondStep methods={secondStep} complete={completeSecondFactor} />
       </Page>
     );
   }

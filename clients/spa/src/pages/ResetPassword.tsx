@@ -7,12 +7,12 @@ import { useRef, useState, type FormEvent } from "react";
 import { isSpaAuthError } from "@spa-auth/client";
 import { auth, describeError } from "../api";
 import { useFragmentParam } from "../fragment";
-import { useSession } from "../session";
+import { useSession } from "@spa-auth/react";
 import { Field, Link, Message, Page, PASSWORD_RULE } from "../ui";
 
 export function ResetPasswordPage() {
   const token = useFragmentParam("/reset-password", "token");
-  const { state, loggedIn } = useSession();
+  const session = useSession();
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   const [busy, setBusy] = useState(false);
@@ -38,8 +38,8 @@ export function ResetPasswordPage() {
     try {
       await auth.resetPassword(token, password);
       // The server ended every session of the account: if this browser was logged in to it,
-      // /api/me answers 401 and the app turns logged-out (see api.ts).
-      if (state.status === "authenticated") auth.me().then(loggedIn, () => {});
+      // /api/me answers 401 and the app turns logged-out (AuthProvider in main.tsx).
+      if (session.status === "authenticated") void session.refresh();
       setOutcome("done");
     } catch (err) {
       setBusy(false);

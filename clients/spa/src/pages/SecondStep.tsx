@@ -1,14 +1,20 @@
 import { useState, type FormEvent } from "react";
-import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod, type User } from "@spa-auth/client";
-import { auth, describeError, formatWait } from "../api";
+import { isSpaAuthError, isThrottled, isUnauthorized, type SecondFactorMethod, type SecondFactorProof, type User } from "@spa-auth/client";
+import { describeError, formatWait } from "../api";
 import { Message } from "../ui";
 
 /**
  * The second step of a login, after the right password for an account with TOTP: a code from
- * the authenticator app, or one of the recovery codes. `done` gets the user once the server
- * upgraded the session (under a new cookie).
+ * the authenticator app, or one of the recovery codes. `complete` is `useLogin().completeSecondFactor`:
+ * once the server upgraded the session (under a new cookie), the session is "authenticated".
  */
-export function SecondStep({ methods, done }: { methods: SecondFactorMethod[]; done: (user: User) => void }) {
+export function SecondStep({
+  methods,
+  complete,
+}: {
+  methods: SecondFactorMethod[];
+  complete: (proof: SecondFactorProof) => Promise<User>;
+}) {
   const [useRecovery, setUseRecovery] = useState(!methods.includes("totp"));
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
@@ -20,7 +26,7 @@ export function SecondStep({ methods, done }: { methods: SecondFactorMethod[]; d
     setError(undefined);
     try {
       const value = code.trim();
-      done(await auth.completeSecondFactor(useRecovery ? { recovery_code: value } : { code: value }));
+      await complete(useRecovery ? { recovery_code: value } : { code: value });
     } catch (err) {
       setCode("");
       if (isThrottled(err)) setError(`Too many wrong codes. Try again in ${formatWait(err.retryAfter ?? 60)}.`);

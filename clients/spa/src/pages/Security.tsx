@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { isSpaAuthError, type SecondFactorStatus, type TotpEnrolment } from "@spa-auth/client";
 import { auth, describeError } from "../api";
-import { useSession } from "../session";
+import { useSession } from "@spa-auth/react";
 import { Message, Page } from "../ui";
 
 /**
@@ -10,7 +10,7 @@ import { Message, Page } from "../ui";
  * (`reauthentication_required`): the page says so rather than guessing.
  */
 export function SecurityPage() {
-  const { loggedOut } = useSession();
+  const { clear } = useSession();
   const [status, setStatus] = useState<SecondFactorStatus>();
   const [enrolment, setEnrolment] = useState<TotpEnrolment>();
   const [code, setCode] = useState("");
@@ -61,7 +61,7 @@ export function SecurityPage() {
     run(async () => {
       // Every session ends, this one too.
       await auth.disableTotp();
-      loggedOut();
+      clear();
     });
 
   return (

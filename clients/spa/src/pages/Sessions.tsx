@@ -4,6 +4,8 @@ import { auth, describeError } from "../api";
 import { Message, Page } from "../ui";
 
 const dateTime = (iso: string) => new Date(iso).toLocaleString();
+/** What people recognise a session by: the device the server made of the User-Agent, else the header itself. */
+const deviceOf = (s: SessionInfo) => s.device ?? s.user_agent ?? "Unknown browser";
 
 export function SessionsPage() {
   const [sessions, setSessions] = useState<SessionInfo[]>();
@@ -75,9 +77,10 @@ export function SessionsPage() {
             <tbody>
               {sessions.map((s) => (
                 <tr key={s.id} className={s.current ? "current" : undefined} data-session-id={s.id}>
+                  {/* "Chrome 156 on Linux" as the server parsed it; the raw header on hover. */}
                   <td className="agent" title={s.user_agent}>
                     {s.current && <strong className="badge">This session</strong>}
-                    {s.user_agent ?? "Unknown browser"}
+                    {deviceOf(s)}
                   </td>
                   <td>{s.ip ?? "—"}</td>
                   <td>{dateTime(s.created_at)}</td>
@@ -85,7 +88,7 @@ export function SessionsPage() {
                   <td>
                     {!s.current && (
                       <button type="button" className="secondary" disabled={busy} onClick={() => endOne(s)}
-                        aria-label={`End the session from ${s.user_agent ?? "an unknown browser"}, last active ${dateTime(s.last_seen_at)}`}>
+                        aria-label={`End the session from ${deviceOf(s)}, last active ${dateTime(s.last_seen_at)}`}>
                         End
                       </button>
                     )}

@@ -8,7 +8,7 @@ import { isSpaAuthError } from "@spa-auth/client";
 import { auth, describeError } from "../api";
 import { useFragmentParam } from "../fragment";
 import { ResendVerificationForm } from "../resend";
-import { useSession } from "../session";
+import { useSession } from "@spa-auth/react";
 import { Link, Message, Page } from "../ui";
 
 type Result = { kind: "verified" } | { kind: "invalid" } | { kind: "taken" } | { kind: "error"; message: string };
@@ -40,10 +40,11 @@ function verify(token: string): Promise<Result> {
 
 export function VerifyEmailPage() {
   const token = useFragmentParam("/verify-email", "token");
-  const { state, loggedIn } = useSession();
+  const session = useSession();
+  const { refresh } = session;
   const [result, setResult] = useState<Result>();
-  const authenticated = state.status === "authenticated";
-  const knownEmail = state.status === "authenticated" ? state.user.email : "";
+  const authenticated = session.status === "authenticated";
+  const knownEmail = session.status === "authenticated" ? session.user.email : "";
 
   useEffect(() => {
     if (!token) return;
@@ -53,12 +54,12 @@ export function VerifyEmailPage() {
       if (!current) return;
       setResult(r);
       // After an address change the account's address is now the new one: show it.
-      if (r.kind === "verified" && authenticated) auth.me().then(loggedIn, () => {});
+      if (r.kind === "verified" && authenticated) void refresh();
     });
     return () => {
       current = false;
     };
-  }, [token, authenticated, loggedIn]);
+  }, [token, authenticated, refresh]);
 
   if (!token) {
     return (
