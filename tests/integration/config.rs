@@ -3,8 +3,8 @@
 
 use spa_auth::server::Application;
 use spa_auth_tests::{
-    DEFAULT_COOKIE_NAME, StatusCode, TestDb, assert_error, base_args, db_test, parse_settings,
-    spawn_app_with,
+    DEFAULT_COOKIE_NAME, StatusCode, TestDb, assert_error, base_args, cli_in, db_test,
+    parse_settings, spawn_app_with,
 };
 
 db_test!(
@@ -102,6 +102,97 @@ db_test!(
                 Application::build(&settings).await.is_err(),
                 "started with {extra:?}"
             );
+        }
+    }
+);
+
+/// The exit status and standard error of a command that is meant to fail.
+fn failure(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "it succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn forgetting_database_url_says_which_sqlite_file_was_created() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let out = cli_in(dir.path(), &[], &["migrate"]).await;
+
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let file = dir.path().canonicalize().unwrap().join("spa-auth.db");
+    assert!(file.is_file());
+    assert!(
+        err.contains(&format!("created the SQLite database {}", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("DATABASE_URL is not set"), "{err}");
+
+    // The second time, nothing is created, and nothing said.
+    let out = cli_in(dir.path(), &[], &["migrate"]).await;
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("created"));
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1.
+    let url = "postgres://spa:hunter2@127.0.0.1:1/auth";
+
+    for args in [
+        &["serve", "--bind", "127.0.0.1:0", "--db-timeout", "2s"][..],
+        &["user", "list"][..],
+    ] {
+        let out = cli_in(dir.path(), &[("DATABASE_URL", url)], args).await;
+        let err = failure(&out);
+        assert!(
+            err.contains("cannot open the database postgres://spa:***@127.0.0.1:1/auth"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("hunter2"),
+            "{args:?} shows the password: {err}"
+        );
+    }
+}
+
+db_test!(
+    async fn a_bind_address_in_use_is_named_at_startup(db) {
+        let test_db = TestDb::create(db).await;
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap().to_string();
+        let dir = tempfile::tempdir().unwrap();
+
+        let out = cli_in(
+            dir.path(),
+            &[],
+            &["serve", "--bind", &addr, "--database-url", &test_db.url],
+        )
+        .await;
+
+        let err = failure(&out);
+        assert!(err.contains(&format!("cannot listen on {addr} (SPA_AUTH_BIND)")), "{err}");
+    }
+);
+
+db_test!(
+    async fn a_missing_spa_dir_is_refused_at_startup(db) {
+        let test_db = TestDb::create(db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("dist");
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+
+        for (spa_dir, problem) in [(&missing, "is not a directory"), (&empty, "has no index.html")] {
+            let spa_dir = spa_dir.to_str().unwrap();
+            let args = ["serve", "--bind", "127.0.0.1:0", "--database-url", &test_db.url, "--spa-dir", spa_dir];
+            let out = cli_in(dir.path(), &[], &args).await;
+            let err = failure(&out);
+            assert!(err.contains(spa_dir) && err.contains(problem), "{err}");
         }
     }
 );

@@ -45,8 +45,28 @@ pub fn command() -> Command {
 /// Runs `spa-auth ARGS...` to completion, with `stdin` as its standard input (none: empty).
 pub async fn cli(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = command();
-    cmd.args(args)
-        .stdin(Stdio::piped())
+    cmd.args(args);
+    run(cmd, stdin).await
+}
+
+/// Runs `spa-auth ARGS...` to completion in `dir`, with these environment variables (and no
+/// others of spa-auth's, see [`command`]) and an empty standard input.
+pub async fn cli_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = command();
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, None).await
+}
+
+/// Runs a command of the binary to completion, off the runtime's workers.
+async fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let stdin = stdin.map(str::to_owned);

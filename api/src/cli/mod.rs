@@ -95,6 +95,13 @@ pub enum SessionsCommand {
         #[command(flatten)]
         db: DatabaseSettings,
     },
+    /// List a user's live sessions, newest first: id, created, last seen, expires, ip,
+    /// remembered, user agent (tab-separated).
+    List {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
     /// End every session of a user now, for a compromised account.
     Revoke {
         username: String,
@@ -125,6 +132,10 @@ pub enum CliError {
     Import(#[from] crate::cli::django_import::ImportError),
     #[error("{0:?} is not an address mail can be sent to")]
     InvalidEmail(String),
+    #[error("the two passwords differ")]
+    PasswordsDiffer,
+    #[error("{0} not deleted: confirm with --yes")]
+    NotConfirmed(String),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -139,6 +150,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sessions(SessionsCommand::Purge { db }) => {
             let n = purge_expired(&open(&db).await?).await?;
             println!("removed {n} expired sessions");
+            Ok(())
+        }
+        Command::Sessions(SessionsCommand::List { username, db }) => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            for s in crate::sessions::list_for_user(&db, user.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    s.id,
+                    s.created_at.to_rfc3339(),
+                    s.last_seen_at.to_rfc3339(),
+                    s.expires_at.to_rfc3339(),
+                    s.ip.as_deref().unwrap_or("-"),
+                    if s.persistent {
+                        "remembered"
+                    } else {
+                        "browser"
+                    },
+                    s.user_agent.as_deref().unwrap_or("-"),
+                );
+            }
             Ok(())
         }
         Command::Sessions(SessionsCommand::Revoke { username, db }) => {
@@ -187,7 +219,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
     django.close().await?;
     // A dry run must write nothing, so it does not migrate either.
     let db = match dry_run {
-        true => crate::database::connect(db).await?,
+        true => server::connect(db).await?,
         false => open(db).await?,
     };
     let report = django_import::import(&db, users, dry_run).await?;
@@ -202,7 +234,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
 }
 
 pub(super) async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
-    let db = crate::database::connect(settings).await?;
+    let db = server::connect(settings).await?;
     crate::database::migrate(&db).await?;
     Ok(db)
 }

@@ -206,20 +206,50 @@ impl SessionCache {
     }
 }
 
-/// Whether the database answered the watcher's last poll; what `/healthz` reports, so that a
-/// health check costs no database work of its own.
+/// Whether the database answered the watcher's last poll, and whether the watcher runs at
+/// all; what `/healthz` and `/readyz` report, so that a probe costs no database work of its
+/// own.
 #[derive(Clone)]
-pub struct DbHealth(Arc<AtomicBool>);
+pub struct DbHealth(Arc<HealthFlags>);
+
+struct HealthFlags {
+    up: AtomicBool,
+    watching: AtomicBool,
+}
 
 impl DbHealth {
     pub fn new(up: bool) -> Self {
-        DbHealth(Arc::new(AtomicBool::new(up)))
+        DbHealth(Arc::new(HealthFlags {
+            up: AtomicBool::new(up),
+            watching: AtomicBool::new(false),
+        }))
     }
     pub fn is_up(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.up.load(Ordering::Acquire)
     }
     fn set(&self, up: bool) {
-        self.0.store(up, Ordering::Release);
+        self.0.up.store(up, Ordering::Release);
+    }
+    /// Whether the cache watcher has polled once and is still running: false before, and
+    /// once its task ended (aborted, panicked) or was never spawned by a host application.
+    pub fn is_watching(&self) -> bool {
+        self.0.watching.load(Ordering::Acquire)
+    }
+}
+
+/// Marks the watcher as running from its first poll until its future is dropped, however
+/// that happens: aborted at shutdown, or unwound by a panic.
+struct Watching(DbHealth);
+
+impl Watching {
+    fn start(&self) {
+        self.0.0.watching.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.0.watching.store(false, Ordering::Release);
     }
 }
 
@@ -282,6 +312,7 @@ pub async fn watch(
     let mut registry = super::registry::Reporter::new(cache.instance_id());
     let mut since = Utc::now().timestamp_millis() - OVERLAP_MS;
     let mut next_poll = tokio::time::Instant::now();
+    let watching = Watching(health.clone());
     loop {
         let event = tokio::select! {
             event = next_event(&mut pushed) => Some(event),
@@ -312,6 +343,7 @@ pub async fn watch(
             }
             None => {
                 let ok = poll(&db, &cache, &health, &mut registry, &mut since, listening).await;
+                watching.start();
                 // The listening connection may have been lost while the poll ran: its task
                 // turned the cache off before this poll turned it on again.
                 if ok && listening && pushed.as_ref().is_some_and(|p| !p.connected()) {
