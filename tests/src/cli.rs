@@ -52,12 +52,22 @@ pub async fn cli(args: &[&str], stdin: Option<&str>) -> Output {
 /// Runs `spa-auth ARGS...` to completion in `dir`, with these environment variables (and no
 /// others of spa-auth's, see [`command`]) and an empty standard input.
 pub async fn cli_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    cli_in_with(dir, env, args, None).await
+}
+
+/// [`cli_in`] with `stdin` as the standard input.
+pub async fn cli_in_with(
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = command();
     cmd.current_dir(dir).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    run(cmd, None).await
+    run(cmd, stdin).await
 }
 
 /// Runs a command of the binary to completion, off the runtime's workers.
