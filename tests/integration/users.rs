@@ -4,7 +4,7 @@ use spa_auth::{
     passwords::Password,
     users::{set_active, set_password_hash},
 };
-use spa_auth_tests::{StatusCode, TestApp, assert_error, db_test, spawn_app};
+use spa_auth_tests::{StatusCode, TestApp, assert_error, cli_at_a_terminal, db_test, spawn_app};
 
 db_test!(
     async fn deactivation_ends_sessions_at_once_and_blocks_login(db) {
@@ -245,5 +245,26 @@ db_test!(
 
         app.cli(&["sessions", "revoke", "alice"]).await;
         assert_eq!(app.cli(&["sessions", "list", "alice"]).await, "");
+    }
+);
+
+db_test!(
+    async fn a_password_typed_at_a_terminal_is_not_echoed_and_asked_twice(db) {
+        let app = spawn_app(db).await;
+        let url = app.test_db.url.clone();
+        let create = ["user", "create", "bob", "--email", "bob@example.com", "--database-url", &url];
+
+        // Two different answers: nothing is created.
+        let (ok, shown) = cli_at_a_terminal(&create, &["a secret typed once", "another one"]).await;
+        assert!(!ok, "created with two different passwords: {shown}");
+        assert!(shown.contains("the two passwords differ"), "{shown}");
+
+        let (ok, shown) =
+            cli_at_a_terminal(&create, &["a secret typed twice", "a secret typed twice"]).await;
+
+        assert!(ok, "{shown}");
+        assert!(shown.contains("password (again): "), "{shown}");
+        assert!(!shown.contains("a secret typed"), "the password was echoed: {shown}");
+        app.login_ok("bob", "a secret typed twice").await;
     }
 );
