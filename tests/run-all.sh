@@ -26,6 +26,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 cargo build --workspace --locked --bins
 
+step "systemd unit (deploy/systemd): systemd-analyze verify"
+if command -v systemd-analyze >/dev/null; then
+  # verify insists that ExecStart's binary exists: the one just built stands in for the
+  # installed one, in a copy of the unit.
+  unit_dir=$(mktemp -d)
+  bin="$(realpath "${CARGO_TARGET_DIR:-target}")/debug/spa-auth"
+  sed "s#/usr/local/bin/spa-auth#$bin#" deploy/systemd/spa-auth.service >"$unit_dir/spa-auth.service"
+  # verify exits 0 on a misspelt key or a bad value ("ignoring"): any line about the unit fails.
+  complaints=$(systemd-analyze verify "$unit_dir/spa-auth.service" 2>&1 | grep -F "$unit_dir" || true)
+  rm -rf "$unit_dir"
+  if [ -n "$complaints" ]; then echo "$complaints"; exit 1; fi
+else
+  echo "systemd-analyze not found: the unit is not verified here"
+fi
+
 step "nginx and Caddy for the proxy tests (tests/proxies), from Debian"
 # Debian puts nginx in /usr/sbin, which a non-root PATH may lack. (bookworm's nginx-light is
 # only nginx plus a module, so nginx it is.)

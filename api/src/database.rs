@@ -101,6 +101,53 @@ pub fn is_outage(err: &sea_orm::DbErr) -> bool {
     }
 }
 
+/// The database URL without its password, for messages: `postgres://app:***@db/auth`. A
+/// password given as a `password=` query parameter is hidden the same way.
+pub fn redacted_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let query = query.map(|q| {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        format!("?{}", params.join("&"))
+    });
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{authority}{path}{}", query.unwrap_or_default())
+}
+
+/// The file of a SQLite URL (`sqlite://spa-auth.db?mode=rwc`, `sqlite:data/a.db`), if it
+/// names one (not `sqlite::memory:`).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// The database of a command run without `DATABASE_URL` or `--database-url`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://spa-auth.db?mode=rwc";
+
 /// Where the data lives. Shared by every command that touches the database.
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseSettings {
@@ -108,7 +155,7 @@ pub struct DatabaseSettings {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://spa-auth.db?mode=rwc"
+        default_value = DEFAULT_DATABASE_URL
     )]
     pub database_url: String,
     /// Connections in the pool of this instance.
@@ -121,4 +168,38 @@ pub struct DatabaseSettings {
     /// that suits the connection wait suits them too. Migrations are not bounded.
     #[arg(long, env = "SPA_AUTH_DB_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
     pub db_timeout: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_show_the_database_url_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://app:hunter2@db.example.com:5432/auth",
+                "postgres://app:***@db.example.com:5432/auth",
+            ),
+            ("postgres://app@db/auth", "postgres://app@db/auth"),
+            (
+                "postgres://db/auth?user=app&password=hunter2&sslmode=require",
+                "postgres://db/auth?user=app&password=***&sslmode=require",
+            ),
+            ("postgres://a:p@ss@db/x", "postgres://a:***@db/x"),
+            (
+                "sqlite://spa-auth.db?mode=rwc",
+                "sqlite://spa-auth.db?mode=rwc",
+            ),
+        ] {
+            assert_eq!(redacted_url(url), shown);
+        }
+        assert_eq!(
+            sqlite_file(DEFAULT_DATABASE_URL),
+            Some("spa-auth.db".into())
+        );
+        assert_eq!(sqlite_file("sqlite:data/a.db"), Some("data/a.db".into()));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://db/x"), None);
+    }
 }

@@ -306,6 +306,85 @@ pub async fn set_active(
     Ok(user)
 }
 
+/// What an operator may change of an account (`spa-auth user edit`); `None` leaves it.
+#[derive(Debug, Clone, Default)]
+pub struct Edit {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// Applies an operator's edit. A new address gets its unique key, like every other way an
+/// address is set, and counts as verified (the operator vouches for it, as for `create`);
+/// since verification and reset links are bound to the address they were mailed for, the
+/// old address's pending links die with the change. The epoch moves, so that every instance
+/// shows the change (`/api/me`) on the very next request; returns once every live instance
+/// has dropped what it cached.
+pub async fn edit(
+    db: &DatabaseConnection,
+    user: user::Model,
+    edit: Edit,
+) -> Result<user::Model, UserError> {
+    use sea_orm::TransactionTrait;
+    let id = user.id;
+    let email_changed = edit
+        .email
+        .as_deref()
+        .is_some_and(|e| email_key(e) != email_key(&user.email));
+    let txn = db.begin().await?;
+    let mut active: user::ActiveModel = user.into();
+    if let Some(email) = edit.email {
+        let email = email.trim().to_owned();
+        let key = email_key(&email);
+        active.email_verified_at = Set(key.is_some().then(Utc::now));
+        active.email_key = Set(key);
+        active.email = Set(email);
+    }
+    if let Some(first) = edit.first_name {
+        active.first_name = Set(first);
+    }
+    if let Some(last) = edit.last_name {
+        active.last_name = Set(last);
+    }
+    let user = match active.update(&txn).await {
+        Ok(user) => user,
+        Err(e) => {
+            txn.rollback().await?;
+            return Err(match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => UserError::EmailTaken,
+                _ => UserError::Db(e),
+            });
+        }
+    };
+    bump_epoch(&txn, id).await?;
+    txn.commit().await?;
+    settle_everywhere(db, id).await;
+    tracing::info!(target: "audit", event = "user_edited", user_id = %id, email_changed);
+    Ok(user)
+}
+
+/// Deletes a user and everything that belongs to it. First, in one transaction, the user is
+/// deactivated and every session ended through `end_sessions` (so no login can open a new one
+/// in between), and every live instance drops what it cached; only then is the row deleted
+/// (its sessions, tokens and second factors go with it): once the row is gone, the epoch that
+/// tells instances to drop a user's entries can no longer be read. Returns the number of
+/// sessions ended. Should the second step fail, the user stays deactivated with no session,
+/// and deleting again finishes the job.
+pub async fn delete(db: &DatabaseConnection, user: user::Model) -> Result<u64, DbErr> {
+    use sea_orm::{ModelTrait, TransactionTrait};
+    let txn = db.begin().await?;
+    let id = user.id;
+    let mut active: user::ActiveModel = user.clone().into();
+    active.is_active = Set(false);
+    active.update(&txn).await?;
+    let ended = end_sessions(&txn, id, Which::All, Reason::UserDeleted).await?;
+    txn.commit().await?;
+    settle_everywhere(db, id).await;
+    user.delete(db).await?;
+    tracing::info!(target: "audit", event = "user_deleted", user_id = %id, sessions_ended = ended);
+    Ok(ended)
+}
+
 /// Adds or removes a role. Sessions are not ended, but the epoch moves so that nothing
 /// cached about them outlives the change; returns once every live instance has dropped what
 /// it cached. Returns whether anything changed.

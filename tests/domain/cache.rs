@@ -107,3 +107,66 @@ db_test!(
         assert!(d.services.sessions.cache().is_empty());
     }
 );
+
+db_test!(
+    async fn a_full_cache_evicts_some_entries_and_keeps_the_rest(db) {
+        const MAX: usize = 20;
+        let settings = spa_auth::sessions::SessionSettings {
+            session_cache_max: MAX,
+            ..session_settings()
+        };
+        let d = domain_with(db, settings, throttle_settings()).await;
+        let alice = d.user("alice", PASSWORD).await;
+        let sessions = &d.services.sessions;
+        for i in 0..2 * MAX {
+            let (token, _) = d.open(&alice).await;
+            assert!(sessions.authenticate(&token).await.unwrap().is_some(), "session {i}");
+            let len = sessions.cache().len();
+            // Past the bound, one entry makes room for the next: the cache never starts over
+            // empty, which would send every session to the database at once.
+            assert!(len <= MAX, "{len} entries after {} sessions", i + 1);
+            if i >= MAX {
+                assert!(len >= MAX / 2, "{len} entries after {} sessions: it emptied itself", i + 1);
+            }
+        }
+    }
+);
+
+db_test!(
+    async fn an_entry_read_before_an_epoch_change_never_survives_it_however_they_race(db) {
+        let d = domain(db).await;
+        let (alice, _, session) = d.alice_session().await;
+        let cache = d.services.sessions.cache().clone();
+        let user = d.reload(&alice).await;
+        let epoch = user.security_epoch;
+
+        for round in 0..20u8 {
+            let keys: Vec<Vec<u8>> = (0..200u16).map(|i| vec![round, (i >> 8) as u8, i as u8]).collect();
+            // Four threads cache entries read under the old epoch while a fifth applies the
+            // new one: whichever comes first, none may be left once both are done.
+            let putters: Vec<_> = keys
+                .chunks(50)
+                .map(|chunk| {
+                    let (cache, chunk) = (cache.clone(), chunk.to_vec());
+                    let (session, user) = (session.clone(), user.clone());
+                    std::thread::spawn(move || {
+                        for k in chunk {
+                            cache.put(k, session.clone(), user.clone());
+                        }
+                    })
+                })
+                .collect();
+            let new_epoch = epoch + 1 + i64::from(round);
+            let applier = {
+                let cache = cache.clone();
+                std::thread::spawn(move || cache.apply(&[(user.id, new_epoch)]))
+            };
+            for t in putters {
+                t.join().unwrap();
+            }
+            applier.join().unwrap();
+            let left = keys.iter().filter(|k| cache.get(k).is_some()).count();
+            assert_eq!(left, 0, "round {round}: entries of an older epoch survived its change");
+        }
+    }
+);

@@ -144,3 +144,21 @@ db_test!(
         assert_eq!(resp.text().await.unwrap(), "Contact: x");
     }
 );
+
+db_test!(
+    async fn the_probes_answer_json_next_to_the_spa_never_its_index(db) {
+        let dir = build_dir();
+        let path = dir.path().display().to_string();
+        let app = spawn_app_with(db, |args| args.extend(["--spa-dir".to_owned(), path])).await;
+
+        for probe in ["/livez", "/readyz", "/healthz"] {
+            // Ready once the watcher has polled; either way, the API answers, not the SPA.
+            let resp = app.send(Method::GET, probe, None, &[]).await;
+            let ct = header_str(&resp, "content-type").unwrap_or_default().to_owned();
+            assert!(ct.starts_with("application/json"), "{probe}: {ct}");
+            let body = resp.text().await.unwrap();
+            assert!(!body.contains("<!doctype html>"), "{probe} served index.html");
+            assert!(body.contains("\"status\":\"ok\"") || body.contains("unavailable"), "{probe}: {body}");
+        }
+    }
+);

@@ -33,20 +33,98 @@ pub fn command() -> Command {
         bin.display()
     );
     let mut cmd = Command::new(bin);
+    without_our_environment(&mut cmd);
+    cmd
+}
+
+fn without_our_environment(cmd: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("SPA_AUTH_") || key == "DATABASE_URL" {
             cmd.env_remove(key);
         }
     }
-    cmd
+}
+
+/// Runs `spa-auth ARGS...` at a terminal (a pseudo-terminal made by util-linux's `script`),
+/// typing `answers` one by one as it prompts (`...: `); returns whether it succeeded and
+/// everything the terminal showed, so a test can see what was echoed.
+pub async fn cli_at_a_terminal(args: &[&str], answers: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(spa_auth_binary().display().to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| quote(&a))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    without_our_environment(&mut cmd);
+    let mut answers: Vec<String> = answers.iter().rev().map(|a| format!("{a}\n")).collect();
+    let run = tokio::task::spawn_blocking(move || {
+        let mut child = cmd.spawn().expect("cannot run script (util-linux)");
+        let mut input = child.stdin.take().expect("stdin is piped");
+        let mut output = child.stdout.take().expect("stdout is piped");
+        let mut shown = Vec::new();
+        let mut byte = [0u8; 1];
+        while output.read(&mut byte).unwrap_or(0) == 1 {
+            shown.push(byte[0]);
+            if shown.ends_with(b": ")
+                && let Some(answer) = answers.pop()
+            {
+                // As a person would, a moment after the prompt: a program turns echo off
+                // only once its prompt is out, and what arrives before that is echoed.
+                std::thread::sleep(Duration::from_millis(300));
+                input.write_all(answer.as_bytes()).expect("cannot type");
+            }
+        }
+        drop(input);
+        let ok = child.wait().expect("script did not end").success();
+        (ok, String::from_utf8_lossy(&shown).into_owned())
+    });
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("spa-auth at a terminal did not finish within 30 s")
+        .expect("the terminal task panicked")
 }
 
 /// Runs `spa-auth ARGS...` to completion, with `stdin` as its standard input (none: empty).
 pub async fn cli(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = command();
-    cmd.args(args)
-        .stdin(Stdio::piped())
+    cmd.args(args);
+    run(cmd, stdin).await
+}
+
+/// Runs `spa-auth ARGS...` to completion in `dir`, with these environment variables (and no
+/// others of spa-auth's, see [`command`]) and an empty standard input.
+pub async fn cli_in(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    cli_in_with(dir, env, args, None).await
+}
+
+/// [`cli_in`] with `stdin` as the standard input.
+pub async fn cli_in_with(
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let mut cmd = command();
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(cmd, stdin).await
+}
+
+/// Runs a command of the binary to completion, off the runtime's workers.
+async fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let stdin = stdin.map(str::to_owned);

@@ -85,6 +85,11 @@ async fn claim_pooled_database(admin_url: &str) -> (DatabaseConnection, String) 
             continue;
         }
         if database_exists(&admin, &name).await {
+            // An outage a test made (tests/integration/healthz.rs) ends with that test.
+            admin
+                .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+                .await
+                .unwrap_or_else(|e| panic!("cannot open database {name}: {e}"));
             // Connections a finished test left behind would see the next test's rows.
             admin
                 .execute_raw(sea_orm::Statement::from_sql_and_values(

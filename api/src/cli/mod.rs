@@ -1,7 +1,10 @@
 //! The `spa-auth` command line.
 
+pub mod config;
 pub mod django_import;
 mod user;
+
+pub use config::{ConfigError, Effective, parse};
 
 pub use user::{DEMO_PASSWORD, DEMO_USERNAME, UserCommand};
 use user::{create_demo_user, user};
@@ -25,6 +28,10 @@ use crate::{
     about = "Server-side session authentication for single-page apps"
 )]
 pub struct Cli {
+    /// A TOML file of settings, beneath flags and environment variables: its keys are the
+    /// long flags of `spa-auth serve` (`database-url = "postgres://..."`).
+    #[arg(long, env = "SPA_AUTH_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,12 +50,35 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Print the OpenAPI spec as JSON.
     Openapi,
+    /// The settings `serve` would run with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Import users from another system.
     #[command(subcommand)]
     Import(ImportCommand),
     /// Invite people to sign up (`SPA_AUTH_SIGNUP=invite`).
     #[command(subcommand)]
     Invite(InviteCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print every setting `serve` would run with (secrets redacted) and where it came from
+    /// (flag, environment, file, default), then check them as `serve` does at start; exits
+    /// non-zero when `serve` would refuse them. Takes the same flags as `serve`.
+    Check(Box<CheckArgs>),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub settings: ServeSettings,
+    /// Filled in by [`parse`]: what each setting is and where it came from.
+    #[arg(skip)]
+    pub effective: Vec<Effective>,
+    /// Filled in by [`parse`]: the settings file read, if any.
+    #[arg(skip)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,6 +125,13 @@ pub enum SessionsCommand {
         #[command(flatten)]
         db: DatabaseSettings,
     },
+    /// List a user's live sessions, newest first: id, created, last seen, expires, ip,
+    /// remembered, user agent (tab-separated).
+    List {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
     /// End every session of a user now, for a compromised account.
     Revoke {
         username: String,
@@ -125,6 +162,12 @@ pub enum CliError {
     Import(#[from] crate::cli::django_import::ImportError),
     #[error("{0:?} is not an address mail can be sent to")]
     InvalidEmail(String),
+    #[error("the two passwords differ")]
+    PasswordsDiffer,
+    #[error("{0} not deleted: confirm with --yes")]
+    NotConfirmed(String),
+    #[error("serve would refuse these settings: {0}")]
+    Settings(#[from] server::SettingsError),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -141,6 +184,27 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("removed {n} expired sessions");
             Ok(())
         }
+        Command::Sessions(SessionsCommand::List { username, db }) => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            for s in crate::sessions::list_for_user(&db, user.id).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    s.id,
+                    s.created_at.to_rfc3339(),
+                    s.last_seen_at.to_rfc3339(),
+                    s.expires_at.to_rfc3339(),
+                    s.ip.as_deref().unwrap_or("-"),
+                    if s.persistent {
+                        "remembered"
+                    } else {
+                        "browser"
+                    },
+                    s.user_agent.as_deref().unwrap_or("-"),
+                );
+            }
+            Ok(())
+        }
         Command::Sessions(SessionsCommand::Revoke { username, db }) => {
             let db = open(&db).await?;
             let user = users::get_by_username(&db, &username).await?;
@@ -150,6 +214,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             println!("ended {n} sessions of {username}");
             Ok(())
         }
+        Command::Config(ConfigCommand::Check(check)) => config_check(&check),
         Command::Openapi => {
             println!("{}", crate::http::app::openapi_json());
             Ok(())
@@ -161,6 +226,22 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             invite(&email, roles, &db).await
         }
     }
+}
+
+fn config_check(check: &CheckArgs) -> Result<(), CliError> {
+    match &check.file {
+        Some(file) => println!("# settings file: {}", file.display()),
+        None => println!("# no settings file (--config / SPA_AUTH_CONFIG)"),
+    }
+    for e in &check.effective {
+        match &e.value {
+            Some(v) => println!("{} = {v:?}  # {}", e.key, e.source),
+            None => println!("# {} is not set", e.key),
+        }
+    }
+    check.settings.validate()?;
+    eprintln!("settings are valid");
+    Ok(())
 }
 
 async fn invite(email: &str, roles: Vec<String>, db: &DatabaseSettings) -> Result<(), CliError> {
@@ -187,7 +268,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
     django.close().await?;
     // A dry run must write nothing, so it does not migrate either.
     let db = match dry_run {
-        true => crate::database::connect(db).await?,
+        true => server::connect(db).await?,
         false => open(db).await?,
     };
     let report = django_import::import(&db, users, dry_run).await?;
@@ -202,7 +283,7 @@ async fn import_django(from: &str, dry_run: bool, db: &DatabaseSettings) -> Resu
 }
 
 pub(super) async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, CliError> {
-    let db = crate::database::connect(settings).await?;
+    let db = server::connect(settings).await?;
     crate::database::migrate(&db).await?;
     Ok(db)
 }

@@ -71,6 +71,35 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DatabaseSettings,
     },
+    /// Show one user: address, names, state, roles, second factor, sessions.
+    Show {
+        username: String,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Change a user's address or names. A new address counts as verified (you vouch for
+    /// it) and must be one no other account has; links mailed to the old one stop working.
+    Edit {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
+    /// Delete a user and everything of theirs; every session ends at once, everywhere. Asks
+    /// for the username again at a terminal; scripts pass `--yes`.
+    Delete {
+        username: String,
+        /// Delete without asking.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        db: DatabaseSettings,
+    },
     /// List users.
     List {
         #[command(flatten)]
@@ -113,16 +142,44 @@ pub(super) async fn create_demo_user(state: &crate::http::state::AppState) -> Re
     Ok(())
 }
 
-/// Reads one line from standard input, without its line ending.
+/// A new password: typed twice at a terminal, without echo; otherwise one line of standard
+/// input (for scripts), without its line ending.
 fn read_password() -> Result<Password, CliError> {
     if std::io::stdin().is_terminal() {
-        eprint!("password: ");
+        let first = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("password (again): ")?;
+        if first != again {
+            return Err(CliError::PasswordsDiffer);
+        }
+        return Ok(Password::new(first));
     }
+    let line = read_line()?;
+    Ok(Password::new(line))
+}
+
+/// One line of standard input, without its line ending.
+fn read_line() -> Result<String, CliError> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let trimmed = line.strip_suffix('\n').unwrap_or(&line);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
-    Ok(Password::new(trimmed))
+    Ok(trimmed.to_owned())
+}
+
+/// A deletion goes ahead with `--yes`, or once the username is typed again at a terminal;
+/// without a terminal to ask at, a script that forgot `--yes` deletes nothing.
+fn confirm_delete(username: &str, yes: bool) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::NotConfirmed(username.to_owned()));
+    }
+    eprint!("delete {username} and end every session? type the username again: ");
+    match read_line()? == username {
+        true => Ok(()),
+        false => Err(CliError::NotConfirmed(username.to_owned())),
+    }
 }
 
 pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
@@ -183,6 +240,42 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
             tracing::info!(target: "audit", event = "second_factor_reset", %username, "by operator");
             println!("second factors of {username} removed; ended {ended} sessions");
         }
+        UserCommand::Show { username, db } => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let sessions = crate::sessions::list_for_user(&db, user.id).await?;
+            let factors = crate::second_factor::methods_of(&db, user.id).await?;
+            print!("{}", show(&user, sessions.len(), &factors));
+        }
+        UserCommand::Edit {
+            username,
+            email,
+            first_name,
+            last_name,
+            db,
+        } => {
+            if let Some(email) = &email
+                && !crate::accounts::valid_email(email.trim())
+            {
+                return Err(CliError::InvalidEmail(email.clone()));
+            }
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            let edit = users::Edit {
+                email,
+                first_name,
+                last_name,
+            };
+            let user = users::edit(&db, user, edit).await?;
+            println!("{} edited", user.username);
+        }
+        UserCommand::Delete { username, yes, db } => {
+            let db = open(&db).await?;
+            let user = users::get_by_username(&db, &username).await?;
+            confirm_delete(&user.username, yes)?;
+            let ended = users::delete(&db, user).await?;
+            println!("deleted {username}; ended {ended} sessions");
+        }
         UserCommand::List { db } => {
             let db = open(&db).await?;
             for u in users::list(&db).await? {
@@ -196,6 +289,28 @@ pub(super) async fn user(cmd: UserCommand) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// `spa-auth user show`: one `field: value` line each, for people and for `grep`.
+fn show(u: &entity::user::Model, sessions: usize, factors: &[&str]) -> String {
+    let or_never = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(|| "never".to_owned(), |t| t.to_rfc3339())
+    };
+    let lines = [
+        ("id", u.id.to_string()),
+        ("username", u.username.clone()),
+        ("email", u.email.clone()),
+        ("email verified", or_never(u.email_verified_at)),
+        ("first name", u.first_name.clone()),
+        ("last name", u.last_name.clone()),
+        ("active", u.is_active.to_string()),
+        ("roles", u.roles.0.join(",")),
+        ("second factors", factors.join(",")),
+        ("joined", u.date_joined.to_rfc3339()),
+        ("last login", or_never(u.last_login)),
+        ("sessions", sessions.to_string()),
+    ];
+    lines.iter().map(|(k, v)| format!("{k}: {v}\n")).collect()
 }
 
 async fn set_active(username: &str, db: &DatabaseSettings, active: bool) -> Result<(), CliError> {

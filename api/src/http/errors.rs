@@ -335,6 +335,8 @@ macro_rules! api_errors {
         impl From<$crate::http::errors::ApiError> for $name {
             fn from(err: $crate::http::errors::ApiError) -> Self {
                 err.log();
+                // Unused by an operation that documents no error of its own (`/livez`).
+                #[allow(unused_variables)]
                 let body = poem_openapi::payload::Json(err.body());
                 match err.status().as_u16() {
                     $($pcode => $name::$pvar(body),)*

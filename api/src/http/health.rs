@@ -1,11 +1,12 @@
-//! Health of the service, for load balancers.
+//! Health of the service, for load balancers and orchestrators: `/healthz` (kept as it was),
+//! and Kubernetes-style `/livez` and `/readyz`.
 
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::Tag;
 use crate::{
-    http::errors::{ApiError, api_errors},
+    http::errors::{ApiError, ErrorBody, ErrorCode, api_errors},
     http::state::AppState,
 };
 
@@ -41,6 +42,38 @@ api_errors! {
     }
 }
 
+api_errors! {
+    /// Errors of the readiness probe.
+    ReadyError {
+        plain: [],
+        retry: [
+            503 Unavailable "Not ready: the database does not answer, or the session cache watcher is not running; `message` says which (`unavailable`).",
+        ],
+    }
+}
+
+api_errors! {
+    /// Errors of the liveness probe: none but the unexpected.
+    LiveError {
+        plain: [],
+        retry: [],
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum LiveOk {
+    /// The process answers.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum ReadyOk {
+    /// The instance can serve.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+}
+
 pub struct HealthApi;
 
 #[OpenApi]
@@ -60,8 +93,54 @@ impl HealthApi {
         if !state.health.is_up() {
             return Err(ApiError::Unavailable.into());
         }
-        Ok(HealthOk::Ok(Json(Health {
-            status: "ok".into(),
-        })))
+        Ok(HealthOk::Ok(Json(ok_status())))
+    }
+
+    /// Liveness probe
+    ///
+    /// 200 whenever the process answers HTTP at all, whatever the database does: restart the
+    /// instance only when this fails (a database outage is not cured by restarting).
+    #[oai(
+        path = "/livez",
+        method = "get",
+        operation_id = "getLiveness",
+        tag = "Tag::Health"
+    )]
+    async fn livez(&self) -> Result<LiveOk, LiveError> {
+        Ok(LiveOk::Ok(Json(ok_status())))
+    }
+
+    /// Readiness probe
+    ///
+    /// 200 when the instance can serve: its migrations are applied (the service listens
+    /// only after applying them), the database answered the last poll of the session cache
+    /// watcher, and the watcher runs (without it, a session ended elsewhere would not be
+    /// dropped from this instance's cache in time). 503 `unavailable` otherwise, with the
+    /// reason in `message`: send traffic elsewhere until it passes. Costs no database work.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        operation_id = "getReadiness",
+        tag = "Tag::Health"
+    )]
+    async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyOk, ReadyError> {
+        let not_ready = if !state.health.is_up() {
+            "the database does not answer"
+        } else if !state.health.is_watching() {
+            "the session cache watcher is not running"
+        } else {
+            return Ok(ReadyOk::Ok(Json(ok_status())));
+        };
+        let body = ErrorBody {
+            code: ErrorCode::Unavailable,
+            message: format!("not ready: {not_ready}"),
+        };
+        Err(ReadyError::Unavailable(Json(body), Some(1)))
+    }
+}
+
+fn ok_status() -> Health {
+    Health {
+        status: "ok".into(),
     }
 }

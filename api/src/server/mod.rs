@@ -24,10 +24,58 @@ pub enum StartupError {
     Settings(#[from] SettingsError),
     #[error("database: {0}")]
     Db(#[from] DbErr),
+    /// The URL is shown without its password.
+    #[error("cannot open the database {url}: {source}")]
+    Connect { url: String, source: DbErr },
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Opens the database of a command or of `serve`, with an error that names it (password
+/// hidden). A SQLite file that did not exist is created, and said so on standard error with
+/// its full path: a forgotten `DATABASE_URL` otherwise leaves an empty database in whatever
+/// directory the command ran in, and a puzzled operator.
+pub async fn connect(
+    settings: &crate::database::DatabaseSettings,
+) -> Result<sea_orm::DatabaseConnection, StartupError> {
+    let url = &settings.database_url;
+    let new_file = crate::database::sqlite_file(url).filter(|f| !f.exists());
+    let db = database::connect(settings)
+        .await
+        .map_err(|source| StartupError::Connect {
+            url: database::redacted_url(url),
+            source,
+        })?;
+    if let Some(file) = new_file.filter(|f| f.exists()) {
+        let path = std::fs::canonicalize(&file).unwrap_or(file);
+        let why = match url.as_str() {
+            database::DEFAULT_DATABASE_URL => {
+                " (DATABASE_URL is not set: set it to use another database)"
+            }
+            _ => "",
+        };
+        eprintln!(
+            "spa-auth: created the SQLite database {}{why}",
+            path.display()
+        );
+    }
+    Ok(db)
+}
+
+/// Binds `addr`, with an error that names it and what it was for.
+async fn bind(addr: std::net::SocketAddr, what: &'static str) -> Result<TcpAcceptor, StartupError> {
+    TcpListener::bind(addr)
+        .into_acceptor()
+        .await
+        .map_err(|source| StartupError::Bind { addr, what, source })
 }
 
 /// A configured, listening service that has not started serving yet.
@@ -44,11 +92,11 @@ impl Application {
     /// Validates the settings, connects, migrates and binds. Port 0 picks a free port.
     pub async fn build(settings: &ServeSettings) -> Result<Self, StartupError> {
         settings.validate()?;
-        let db = database::connect(&settings.database).await?;
+        let db = connect(&settings.database).await?;
         let spa = SpaAuth::new(db, settings.spa_auth()).await?;
-        let acceptor = TcpListener::bind(settings.bind).into_acceptor().await?;
+        let acceptor = bind(settings.bind, "SPA_AUTH_BIND").await?;
         let metrics_acceptor = match settings.metrics_bind {
-            Some(addr) => Some(TcpListener::bind(addr).into_acceptor().await?),
+            Some(addr) => Some(bind(addr, "SPA_AUTH_METRICS_BIND").await?),
             None => None,
         };
         Ok(Application {

@@ -104,6 +104,8 @@ pub enum SettingsError {
     InvalidPublicUrl(String),
     #[error("the header timeout must be positive")]
     NoHeaderTimeout,
+    #[error("SPA_AUTH_SPA_DIR {0:?} {1}")]
+    SpaDir(String, &'static str),
 }
 
 impl ServeSettings {
@@ -111,6 +113,17 @@ impl ServeSettings {
         self.spa_auth().validate()?;
         if self.header_timeout.is_zero() {
             return Err(SettingsError::NoHeaderTimeout);
+        }
+        if let Some(dir) = &self.spa_dir {
+            // Caught here rather than as a 404 for every page once deployed.
+            let problem = match (dir.is_dir(), dir.join("index.html").is_file()) {
+                (false, _) => Some("is not a directory"),
+                (true, false) => Some("has no index.html (is it the SPA's build output?)"),
+                (true, true) => None,
+            };
+            if let Some(problem) = problem {
+                return Err(SettingsError::SpaDir(dir.display().to_string(), problem));
+            }
         }
         Ok(())
     }

@@ -21,7 +21,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, RwLock,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -46,15 +46,31 @@ struct Entry {
 /// read from the database just before a change cannot be cached after the change was applied.
 const REMEMBER_EPOCHS: Duration = Duration::from_secs(60);
 
+/// What the write paths share, behind one lock the read path never takes.
 #[derive(Default)]
-struct Inner {
-    entries: HashMap<Vec<u8>, Entry>,
+struct Index {
     /// The newest epoch of each recently changed user, and when it was learnt.
     latest: HashMap<Uuid, (i64, Instant)>,
+    /// The keys each user has had cached, so that dropping a user's entries touches only
+    /// theirs. May name keys the cache has evicted since (removing those is a no-op); swept
+    /// when it grows past twice the cache's bound.
+    keys: HashMap<Uuid, Vec<Vec<u8>>>,
+    /// How many keys `keys` holds.
+    indexed: usize,
 }
 
+/// The per-instance cache of sessions, keyed by token hash.
+///
+/// Entries live in [`quick_cache`]'s sharded concurrent cache (CLOCK-PRO eviction): `/api/me`
+/// reads it on every request, and a read takes one shard's read lock, so readers on other
+/// shards never meet and no reader waits for a writer elsewhere. When full, it evicts the
+/// coldest entries one at a time. Everything that writes (caching an entry, applying an epoch,
+/// dropping a user's entries) goes through one small mutex over [`Index`], so that caching an
+/// entry read before a change and applying that change can never interleave; those run after a
+/// database read or a change, never on the cached path.
 pub struct SessionCache {
-    inner: RwLock<Inner>,
+    entries: quick_cache::sync::Cache<Vec<u8>, Arc<Entry>>,
+    index: Mutex<Index>,
     /// False until the watcher's first successful poll, and while it cannot reach the database
     /// or has lost its listening connection.
     usable: AtomicBool,
@@ -67,8 +83,10 @@ pub struct SessionCache {
 impl SessionCache {
     /// A `ttl` of zero disables caching. The cache is bypassed until [`watch`] first polls.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
+        let max_entries = max_entries.max(1);
         SessionCache {
-            inner: RwLock::new(Inner::default()),
+            entries: quick_cache::sync::Cache::new(max_entries),
+            index: Mutex::new(Index::default()),
             usable: AtomicBool::new(false),
             ttl,
             max_entries,
@@ -95,8 +113,7 @@ impl SessionCache {
         if !self.enabled() {
             return None;
         }
-        let inner = self.inner.read().ok()?;
-        let e = inner.entries.get(token_hash)?;
+        let e = self.entries.get(token_hash)?;
         (e.fetched.elapsed() < self.ttl).then(|| (e.session.clone(), e.user.clone()))
     }
 
@@ -104,101 +121,116 @@ impl SessionCache {
         if !self.enabled() {
             return;
         }
-        if let Ok(mut inner) = self.inner.write() {
-            // Read from the database before a change this instance has applied since: caching
-            // it now would bring back what the change dropped.
-            if let Some((latest, _)) = inner.latest.get(&user.id)
-                && *latest > user.security_epoch
-            {
-                return;
-            }
-            // A flood of distinct valid sessions must not grow memory without bound; starting
-            // over is cheap, since every entry can be read again from the database.
-            if inner.entries.len() >= self.max_entries {
-                inner.entries.clear();
-            }
-            inner.entries.insert(
-                token_hash,
-                Entry {
-                    session,
-                    user,
-                    fetched: Instant::now(),
-                },
-            );
+        let Ok(mut index) = self.index.lock() else {
+            return;
+        };
+        // Again under the lock: `turn_off` empties the cache under it.
+        if !self.enabled() {
+            return;
+        }
+        // Read from the database before a change this instance has applied since: caching
+        // it now would bring back what the change dropped.
+        if let Some((latest, _)) = index.latest.get(&user.id)
+            && *latest > user.security_epoch
+        {
+            return;
+        }
+        let keys = index.keys.entry(user.id).or_default();
+        if !keys.contains(&token_hash) {
+            keys.push(token_hash.clone());
+            index.indexed += 1;
+        }
+        self.entries.insert(
+            token_hash,
+            Arc::new(Entry {
+                session,
+                user,
+                fetched: Instant::now(),
+            }),
+        );
+        if index.indexed > 2 * self.max_entries {
+            self.sweep(&mut index);
         }
     }
 
+    /// Forgets the keys the cache has evicted meanwhile: the index stays within a small
+    /// multiple of the cache, and each sweep pays for the many puts before it.
+    fn sweep(&self, index: &mut Index) {
+        let entries = &self.entries;
+        index.keys.retain(|_, keys| {
+            keys.retain(|k| entries.contains_key(k));
+            !keys.is_empty()
+        });
+        index.indexed = index.keys.values().map(Vec::len).sum();
+    }
+
     pub fn forget(&self, token_hash: &[u8]) {
-        if let Ok(mut inner) = self.inner.write() {
-            inner.entries.remove(token_hash);
-        }
+        self.entries.remove(token_hash);
     }
 
     /// Drops every entry of a user: called by this instance right after it changed the user.
     pub fn forget_user(&self, user_id: Uuid) {
-        if let Ok(mut inner) = self.inner.write() {
-            inner.entries.retain(|_, e| e.user.id != user_id);
+        if let Ok(mut index) = self.index.lock()
+            && let Some(keys) = index.keys.remove(&user_id)
+        {
+            index.indexed -= keys.len();
+            for k in keys {
+                self.entries.remove(&k);
+            }
         }
     }
 
     /// Applies users' new epochs: drops every entry cached under an older one, and refuses
-    /// such entries from now on.
+    /// such entries from now on. Touches only the entries of the users that changed.
     pub fn apply(&self, changes: &[(Uuid, i64)]) {
         if changes.is_empty() {
             return;
         }
-        let Ok(mut inner) = self.inner.write() else {
+        let Ok(mut index) = self.index.lock() else {
             return;
         };
         let now = Instant::now();
-        let mut news = false;
         for &(user_id, epoch) in changes {
-            let known = inner.latest.get(&user_id).map(|(e, _)| *e);
-            if known.is_none_or(|known| known < epoch) {
-                inner.latest.insert(user_id, (epoch, now));
-                news = true;
+            let known = index.latest.get(&user_id).map(|(e, _)| *e);
+            if known.is_some_and(|known| known >= epoch) {
+                continue;
+            }
+            index.latest.insert(user_id, (epoch, now));
+            let Some(mut keys) = index.keys.remove(&user_id) else {
+                continue;
+            };
+            let before = keys.len();
+            keys.retain(|k| {
+                self.entries
+                    .remove_if(k, |e| e.user.security_epoch < epoch)
+                    .is_none()
+                    && self.entries.contains_key(k)
+            });
+            index.indexed -= before - keys.len();
+            if !keys.is_empty() {
+                index.keys.insert(user_id, keys);
             }
         }
-        if !news {
-            return;
-        }
-        let latest = &inner.latest;
-        let stale = |e: &Entry| {
-            latest
-                .get(&e.user.id)
-                .is_some_and(|(epoch, _)| *epoch > e.user.security_epoch)
-        };
-        let stale_keys: Vec<Vec<u8>> = inner
-            .entries
-            .iter()
-            .filter(|(_, e)| stale(e))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale_keys {
-            inner.entries.remove(&k);
-        }
-        if inner.latest.len() > 1_000 {
-            inner
+        if index.latest.len() > 1_000 {
+            index
                 .latest
                 .retain(|_, (_, learnt)| learnt.elapsed() < REMEMBER_EPOCHS);
-        }
-    }
-
-    fn clear(&self) {
-        if let Ok(mut inner) = self.inner.write() {
-            inner.entries.clear();
         }
     }
 
     /// Turns the cache off (emptied and bypassed); returns whether it was on.
     pub(super) fn turn_off(&self) -> bool {
         let was = self.usable.swap(false, Ordering::AcqRel);
-        self.clear();
+        if let Ok(mut index) = self.index.lock() {
+            self.entries.clear();
+            index.keys.clear();
+            index.indexed = 0;
+        }
         was
     }
 
     pub fn len(&self) -> usize {
-        self.inner.read().map(|i| i.entries.len()).unwrap_or(0)
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,20 +238,50 @@ impl SessionCache {
     }
 }
 
-/// Whether the database answered the watcher's last poll; what `/healthz` reports, so that a
-/// health check costs no database work of its own.
+/// Whether the database answered the watcher's last poll, and whether the watcher runs at
+/// all; what `/healthz` and `/readyz` report, so that a probe costs no database work of its
+/// own.
 #[derive(Clone)]
-pub struct DbHealth(Arc<AtomicBool>);
+pub struct DbHealth(Arc<HealthFlags>);
+
+struct HealthFlags {
+    up: AtomicBool,
+    watching: AtomicBool,
+}
 
 impl DbHealth {
     pub fn new(up: bool) -> Self {
-        DbHealth(Arc::new(AtomicBool::new(up)))
+        DbHealth(Arc::new(HealthFlags {
+            up: AtomicBool::new(up),
+            watching: AtomicBool::new(false),
+        }))
     }
     pub fn is_up(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.up.load(Ordering::Acquire)
     }
     fn set(&self, up: bool) {
-        self.0.store(up, Ordering::Release);
+        self.0.up.store(up, Ordering::Release);
+    }
+    /// Whether the cache watcher has polled once and is still running: false before, and
+    /// once its task ended (aborted, panicked) or was never spawned by a host application.
+    pub fn is_watching(&self) -> bool {
+        self.0.watching.load(Ordering::Acquire)
+    }
+}
+
+/// Marks the watcher as running from its first poll until its future is dropped, however
+/// that happens: aborted at shutdown, or unwound by a panic.
+struct Watching(DbHealth);
+
+impl Watching {
+    fn start(&self) {
+        self.0.0.watching.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.0.watching.store(false, Ordering::Release);
     }
 }
 
@@ -282,6 +344,7 @@ pub async fn watch(
     let mut registry = super::registry::Reporter::new(cache.instance_id());
     let mut since = Utc::now().timestamp_millis() - OVERLAP_MS;
     let mut next_poll = tokio::time::Instant::now();
+    let watching = Watching(health.clone());
     loop {
         let event = tokio::select! {
             event = next_event(&mut pushed) => Some(event),
@@ -312,6 +375,7 @@ pub async fn watch(
             }
             None => {
                 let ok = poll(&db, &cache, &health, &mut registry, &mut since, listening).await;
+                watching.start();
                 // The listening connection may have been lost while the poll ran: its task
                 // turned the cache off before this poll turned it on again.
                 if ok && listening && pushed.as_ref().is_some_and(|p| !p.connected()) {

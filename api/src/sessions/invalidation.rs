@@ -39,6 +39,8 @@ pub enum Reason {
     SecondFactorDisabled,
     /// An operator removed the user's second factors (`spa-auth user mfa reset`).
     SecondFactorReset,
+    /// An operator deleted the user (`spa-auth user delete`).
+    UserDeleted,
 }
 
 impl Reason {
@@ -55,6 +57,7 @@ impl Reason {
             Reason::PasswordReset => "password_reset",
             Reason::SecondFactorDisabled => "second_factor_disabled",
             Reason::SecondFactorReset => "second_factor_reset",
+            Reason::UserDeleted => "user_deleted",
         }
     }
 }

@@ -410,12 +410,7 @@ impl Sessions {
 
     /// A user's live sessions, newest first.
     pub async fn list_for_user(&self, user_id: Uuid) -> Result<Vec<session::Model>, DbErr> {
-        session::Entity::find()
-            .filter(session::Column::UserId.eq(user_id))
-            .filter(session::Column::ExpiresAt.gt(Utc::now()))
-            .order_by_desc(session::Column::CreatedAt)
-            .all(&self.db)
-            .await
+        list_for_user(&self.db, user_id).await
     }
 
     /// Deletes sessions past either deadline. Expired sessions are already refused at read
@@ -479,4 +474,18 @@ pub enum SessionError {
     Random(#[from] getrandom::Error),
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// A user's live sessions, newest first: what the sessions page and `spa-auth sessions list`
+/// show.
+pub async fn list_for_user(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+) -> Result<Vec<session::Model>, DbErr> {
+    session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::ExpiresAt.gt(Utc::now()))
+        .order_by_desc(session::Column::CreatedAt)
+        .all(db)
+        .await
 }
