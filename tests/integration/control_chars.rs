@@ -4,7 +4,9 @@
 
 use reqwest::Method;
 use spa_auth::telemetry::metrics::METRICS;
-use spa_auth_tests::{StatusCode, assert_error, basic_credentials, db_test, spawn_app_with};
+use spa_auth_tests::{
+    CHEAP_HASHING, StatusCode, assert_error, basic_credentials, db_test, spawn_app_with,
+};
 
 use crate::limits::raw_exchange;
 
@@ -39,6 +41,7 @@ db_test!(
             ] {
                 args.extend([flag.to_owned(), value.to_owned()]);
             }
+            args.extend(CHEAP_HASHING.map(String::from));
         })
         .await;
         let alice = app.create_user("alice", "correct horse battery").await;

@@ -5,7 +5,7 @@
 
 use reqwest::Method;
 use spa_auth_tests::{
-    StatusCode, TestApp, assert_error, db_test, header, header_str, spawn_app_with,
+    CHEAP_HASHING, StatusCode, TestApp, assert_error, db_test, header, header_str, spawn_app_with,
 };
 
 const TRUSTED: &str = "https://app.example.com";
@@ -83,6 +83,7 @@ fn as_refs<'a>(h: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
 async fn trusted_app(db: spa_auth_tests::Db) -> TestApp {
     spawn_app_with(db, |args| {
         args.extend(["--trusted-origins", TRUSTED].map(String::from));
+        args.extend(CHEAP_HASHING.map(String::from));
     })
     .await
 }

@@ -2,7 +2,8 @@
 //! account; counters shared through the database; wrong current passwords count too.
 
 use spa_auth_tests::{
-    Db, Instance, Response, StatusCode, TestApp, assert_error, db_test, spawn_app_with,
+    CHEAP_HASHING, Db, Instance, Response, StatusCode, TestApp, assert_error, db_test,
+    spawn_app_with,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -20,7 +21,11 @@ const LIMITS: [&str; 8] = [
 ];
 
 async fn throttled_app(db: Db) -> TestApp {
-    spawn_app_with(db, |args| args.extend(LIMITS.map(String::from))).await
+    spawn_app_with(db, |args| {
+        args.extend(LIMITS.map(String::from));
+        args.extend(CHEAP_HASHING.map(String::from));
+    })
+    .await
 }
 
 async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> Response {

@@ -27,6 +27,11 @@ pub const NO_THROTTLE: [&str; 6] = [
     "100000",
 ];
 
+/// Password hashing at a small fraction of the real cost, for tests that make many logins
+/// to show something else (which requests pass, what is stored): the hash's cost is not what
+/// they are about, and at full cost they spent most of their time hashing.
+pub const CHEAP_HASHING: [&str; 4] = ["--argon2-memory-kib", "1024", "--argon2-iterations", "1"];
+
 /// `ServeSettings` as the `serve` subcommand parses them.
 #[derive(Parser, Debug)]
 #[command(name = "spa-auth-test")]

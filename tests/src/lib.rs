@@ -35,8 +35,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
 
 pub use app::{
-    Instance, NO_THROTTLE, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, base_args, mail_args,
-    parse_settings, spawn_app, spawn_app_with, spawn_app_with_mail,
+    CHEAP_HASHING, Instance, NO_THROTTLE, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, base_args,
+    mail_args, parse_settings, spawn_app, spawn_app_with, spawn_app_with_mail,
 };
 pub use cli::{cli, cli_at_a_terminal, cli_in, cli_in_with, cli_ok, command, spa_auth_binary};
 pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
