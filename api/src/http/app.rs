@@ -1,11 +1,12 @@
 //! The whole HTTP application: the API (one `OpenApi` impl per tag), the spec, Swagger UI, the
 //! SPA, and the middleware around them, in the order that matters.
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, endpoint::BoxEndpoint};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
     AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi, SecondFactorApi,
+    docs::{DOCS_PATH, SPEC_PATH},
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
@@ -53,14 +54,41 @@ pub fn app(
     let api = openapi_service();
     // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
     let spec = crate::http::spec::endpoint(openapi_json());
-    let routes = Route::new()
-        .at(crate::http::docs::SPEC_PATH, spec)
-        .nest(
-            crate::http::docs::DOCS_PATH,
-            crate::http::docs::SwaggerUi::new(),
-        )
-        .nest("/", crate::http::spa::api_with_spa(api, spa_dir));
+    let routes = Top {
+        spec: spec.boxed(),
+        docs: Route::new()
+            .nest(DOCS_PATH, crate::http::docs::SwaggerUi::new())
+            .boxed(),
+        rest: crate::http::spa::api_with_spa(api, spa_dir),
+    };
     with_middleware(routes, state, limits)
+}
+
+/// The spec, the docs, and everything else (the API, then the SPA), told apart by two string
+/// comparisons. A `Route` with a nest at `/` did the same with a tree lookup and a rewritten
+/// URI on every API request, for a choice between three.
+struct Top {
+    spec: BoxEndpoint<'static, Response>,
+    docs: BoxEndpoint<'static, Response>,
+    rest: BoxEndpoint<'static, Response>,
+}
+
+impl Endpoint for Top {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        let under_docs = path
+            .strip_prefix(DOCS_PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        if path == SPEC_PATH {
+            self.spec.call(req).await
+        } else if under_docs {
+            self.docs.call(req).await
+        } else {
+            self.rest.call(req).await
+        }
+    }
 }
 
 /// spa-auth's API alone (its operations at their usual paths, no spec, docs or SPA) with the
