@@ -5,7 +5,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
-    AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi, SecondFactorApi,
+    AccountApi, AuthApi, ForwardAuthApi, HealthApi, PasskeyApi, RegistrationApi, SecondFactorApi,
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
@@ -15,6 +15,7 @@ pub fn openapi_service() -> OpenApiService<
         AuthApi,
         AccountApi,
         SecondFactorApi,
+        PasskeyApi,
         RegistrationApi,
         ForwardAuthApi,
         HealthApi,
@@ -26,6 +27,7 @@ pub fn openapi_service() -> OpenApiService<
             AuthApi,
             AccountApi,
             SecondFactorApi,
+            PasskeyApi,
             RegistrationApi,
             ForwardAuthApi,
             HealthApi,

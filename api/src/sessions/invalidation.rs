@@ -39,6 +39,9 @@ pub enum Reason {
     SecondFactorDisabled,
     /// An operator removed the user's second factors (`spa-auth user mfa reset`).
     SecondFactorReset,
+    /// The user removed one of their passkeys: as for TOTP, every session ends, since any
+    /// may have been opened with it.
+    PasskeyRemoved,
 }
 
 impl Reason {
@@ -55,6 +58,7 @@ impl Reason {
             Reason::PasswordReset => "password_reset",
             Reason::SecondFactorDisabled => "second_factor_disabled",
             Reason::SecondFactorReset => "second_factor_reset",
+            Reason::PasskeyRemoved => "passkey_removed",
         }
     }
 }
