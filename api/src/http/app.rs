@@ -10,32 +10,19 @@ use crate::http::{
     state::AppState,
 };
 
-pub fn openapi_service() -> OpenApiService<
-    (
-        AuthApi,
-        AccountApi,
-        SecondFactorApi,
-        PasskeyApi,
-        RegistrationApi,
-        ForwardAuthApi,
-        HealthApi,
-    ),
-    (),
-> {
-    OpenApiService::new(
-        (
-            AuthApi,
-            AccountApi,
-            SecondFactorApi,
-            PasskeyApi,
-            RegistrationApi,
-            ForwardAuthApi,
-            HealthApi,
-        ),
-        "spa-auth",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+/// Every tag's operations, in the order the spec lists them.
+pub type Apis = (
+    AuthApi,
+    AccountApi,
+    SecondFactorApi,
+    PasskeyApi,
+    RegistrationApi,
+    ForwardAuthApi,
+    HealthApi,
+);
+
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(Apis::default(), "spa-auth", env!("CARGO_PKG_VERSION")).description(
         "Server-side session authentication for single-page apps: log in with HTTP Basic, \
              then an HttpOnly session cookie authenticates every call.",
     )

@@ -41,6 +41,7 @@ api_errors! {
     }
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi]

@@ -270,6 +270,7 @@ api_errors! {
     }
 }
 
+#[derive(Default)]
 pub struct PasskeyApi;
 
 #[OpenApi]
@@ -351,6 +352,8 @@ impl PasskeyApi {
     }
 
     /// Rename a passkey
+    ///
+    /// Gives one of the account's passkeys a new name (1 to 64 characters), to tell them apart.
     #[oai(
         path = "/api/auth/passkeys/:id",
         method = "patch",

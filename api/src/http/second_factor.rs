@@ -325,6 +325,7 @@ pub enum Reauthenticated {
     Done,
 }
 
+#[derive(Default)]
 pub struct SecondFactorApi;
 
 #[OpenApi]

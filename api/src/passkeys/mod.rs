@@ -115,10 +115,7 @@ pub async fn begin_registration(
     let user = &current.user;
     let registered = list(&state.db, user.id).await?;
     // The authenticator refuses to make a second credential for an account it already has one of.
-    let exclude = registered
-        .iter()
-        .map(|p| p.credential_id.clone().into())
-        .collect();
+    let exclude = registered.iter().map(|p| p.credential_id.clone()).collect();
     let (options, verifier_state) = webauthn
         .start_passkey_registration(user.id, &user.username, &user.username, Some(exclude))
         .map_err(|e| PasskeyError::Internal(e.to_string()))?;

@@ -230,6 +230,7 @@ mod tests {
                 "second_factor_required",
                 "reauthentication_required",
                 "invalid_code",
+                "invalid_challenge",
                 "conflict",
                 "request_timeout",
                 "not_found",
