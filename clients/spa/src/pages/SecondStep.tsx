@@ -32,7 +32,7 @@ export function SecondStep({ methods, done }: { methods: SecondFactorMethod[]; d
       // The browser's passkey dialog was cancelled or failed: no request was made.
       if (err instanceof DOMException) setError("No passkey was used.");
       else if (isThrottled(err)) setError(`Too many wrong codes. Try again in ${formatWait(err.retryAfter ?? 60)}.`);
-      else if (isSpaAuthError(err) && err.code === "invalid_code") setError("That code or passkey was not accepted.");
+      else if (isSpaAuthError(err) && err.code === "invalid_code") setError("That code is wrong or was already used.");
       // The half-open session lives a few minutes.
       else if (isUnauthorized(err)) setError("This took too long. Please reload and log in again.");
       else setError(describeError(err));
