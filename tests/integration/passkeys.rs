@@ -431,3 +431,18 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    async fn an_operator_mfa_reset_removes_the_passkeys(db) {
+        let app = passkey_app(db, &[]).await;
+        let (token, mut key) = alice_with_passkey(&app).await;
+        app.cli(&["user", "mfa", "reset", "alice"]).await;
+        assert_eq!(app.me(Some(&token)).await.status(), StatusCode::UNAUTHORIZED);
+        // The password alone logs in again, and the passkey no longer does.
+        let token = app.login_ok("alice", PASSWORD).await;
+        assert!(list(&app, &token).await.is_empty());
+        let body = app.passkey_login_body(&mut key).await;
+        let resp = app.passkey_login(&body).await;
+        assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+);
