@@ -356,7 +356,8 @@ pub async fn require_recent(state: &Services, current: &Current) -> Result<(), A
     }
 }
 
-/// Whether the user has a confirmed second factor, so a login must stop halfway.
+/// Whether the user has a confirmed second factor (TOTP or a passkey), so a login must stop
+/// halfway.
 async fn has_second_factor<C: sea_orm::ConnectionTrait>(
     db: &C,
     user_id: Uuid,
@@ -366,16 +367,26 @@ async fn has_second_factor<C: sea_orm::ConnectionTrait>(
         .filter(entity::totp_secret::Column::ConfirmedAt.is_not_null())
         .count(db)
         .await?;
-    Ok(confirmed > 0)
+    // Read here rather than through `passkeys`, which builds on this module.
+    let passkeys = entity::passkey::Entity::find()
+        .filter(entity::passkey::Column::UserId.eq(user_id))
+        .count(db)
+        .await?;
+    Ok(confirmed + passkeys > 0)
 }
 
 /// The methods string of a session as one of the known constants.
 fn methods_of(session: &session::Model) -> &'static str {
     use sessions::methods::*;
-    [PASSWORD_TOTP, PASSWORD_RECOVERY_CODE]
-        .into_iter()
-        .find(|m| *m == session.auth_methods)
-        .unwrap_or(PASSWORD)
+    [
+        PASSWORD_TOTP,
+        PASSWORD_RECOVERY_CODE,
+        PASSWORD_PASSKEY,
+        PASSKEY,
+    ]
+    .into_iter()
+    .find(|m| *m == session.auth_methods)
+    .unwrap_or(PASSWORD)
 }
 
 /// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had

@@ -126,6 +126,8 @@ pub mod cli;
 pub mod database;
 pub mod http;
 pub mod mail;
+pub mod passkey_policy;
+pub mod passkeys;
 pub mod passwords;
 pub mod second_factor;
 pub mod second_factor_policy;

@@ -4,8 +4,8 @@
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    account_policy::Accounts, passwords::Passwords, second_factor_policy::SecondFactor,
-    sessions::Sessions, throttle::Throttle,
+    account_policy::Accounts, passkey_policy::Passkeys, passwords::Passwords,
+    second_factor_policy::SecondFactor, sessions::Sessions, throttle::Throttle,
 };
 
 #[derive(Clone)]
@@ -16,4 +16,5 @@ pub struct Services {
     pub throttle: Throttle,
     pub accounts: Accounts,
     pub second_factor: SecondFactor,
+    pub passkeys: Passkeys,
 }

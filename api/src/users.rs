@@ -222,6 +222,30 @@ pub async fn record_login_if_unchanged<C: ConnectionTrait>(
     Ok(Some(user))
 }
 
+/// Records a successful passwordless login if the user is still as `verified` was read: same
+/// security epoch, still active; `None` otherwise, as [`record_login_if_unchanged`]. Takes
+/// the user's row lock for the rest of the caller's transaction.
+pub async fn record_login_if_active<C: ConnectionTrait>(
+    db: &C,
+    verified: user::Model,
+) -> Result<Option<user::Model>, DbErr> {
+    let now = Utc::now();
+    let updated = user::Entity::update_many()
+        .col_expr(user::Column::LastLogin, Expr::value(Some(now)))
+        .filter(user::Column::Id.eq(verified.id))
+        .filter(user::Column::SecurityEpoch.eq(verified.security_epoch))
+        .filter(user::Column::IsActive.eq(true))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Ok(None);
+    }
+    Ok(Some(user::Model {
+        last_login: Some(now),
+        ..verified
+    }))
+}
+
 /// Stores the hash of a new password if the user is still at the security epoch the current
 /// password was checked at, and active; `false` when anything that ends sessions happened in
 /// between (the caller reads the user again and decides). A rehash by a concurrent login does

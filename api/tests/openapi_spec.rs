@@ -164,7 +164,7 @@ fn every_operation_is_documented() {
 }
 
 /// Which scheme each operation must require: Basic to log in, nothing for the health check and
-/// for what comes before a session (sign-up, mailed links), the session cookie for every other
+/// for what comes before a session (sign-up, mailed links, a passwordless login), the session cookie for every other
 /// API call.
 #[test]
 fn security_is_where_expected() {
@@ -187,7 +187,9 @@ fn security_is_where_expected() {
                 | "verifyEmail"
                 | "resendVerification"
                 | "requestPasswordReset"
-                | "resetPassword",
+                | "resetPassword"
+                | "passkeyLoginOptions"
+                | "passkeyLogin",
                 _,
             ) => &[],
             (_, p) if p.starts_with("/api/") => &["sessionCookie"],
@@ -300,7 +302,13 @@ fn every_error_response_has_examples_of_its_own_codes() {
     let codes_of = |status: &str| -> &[ErrorCode] {
         use ErrorCode::*;
         match status {
-            "400" => &[BadRequest, PasswordRejected, InvalidEmail, InvalidToken],
+            "400" => &[
+                BadRequest,
+                PasswordRejected,
+                InvalidEmail,
+                InvalidToken,
+                InvalidChallenge,
+            ],
             "401" => &[
                 NotAuthenticated,
                 InvalidCredentials,

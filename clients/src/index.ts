@@ -35,8 +35,12 @@ export type SecondFactorMethod = Schemas["SecondFactorMethod"];
 export type TotpEnrolment = Schemas["TotpEnrolment"];
 /** The account's second factors, from {@link SpaAuthClient.secondFactors}. */
 export type SecondFactorStatus = Schemas["SecondFactorStatus"];
-/** The second step: a code from the authenticator app, or one recovery code. */
-export type SecondFactorProof = { code: string } | { recovery_code: string };
+/** One of the user's passkeys, from {@link SpaAuthClient.passkeys}. */
+export type PasskeyInfo = Schemas["PasskeyInfo"];
+/** A passkey's answer to a ceremony: the ceremony's id and the browser's `credential.toJSON()`. */
+export type PasskeyAnswer = Schemas["PasskeyAnswer"];
+/** The second step: a code from the authenticator app, one recovery code, or a passkey's answer. */
+export type SecondFactorProof = { code: string } | { recovery_code: string } | { passkey: PasskeyAnswer };
 
 /**
  * How a login went: `logged_in` with the user, or `second_factor_required` (the password was
@@ -202,6 +206,30 @@ export interface SpaAuthClient {
    * answer 403 `reauthentication_required` otherwise, pass for the server's reauth window.
    */
   reauthenticate(password: string, proof?: SecondFactorProof): Promise<void>;
+  /** The user's passkeys, oldest first. */
+  passkeys(): Promise<PasskeyInfo[]>;
+  /**
+   * Browser only: registers a passkey made by the device (`navigator.credentials.create`) under
+   * `name`. From then on a password login asks for a second factor. 403
+   * `reauthentication_required`, `not_enabled`; 409 `conflict` (already registered).
+   */
+  registerPasskey(name?: string): Promise<PasskeyInfo>;
+  /** Renames one of the user's passkeys. 404 `not_found`. */
+  renamePasskey(id: string, name: string): Promise<PasskeyInfo>;
+  /** Removes one of the user's passkeys; every session of the user ends, this one too. 403 `reauthentication_required`. */
+  removePasskey(id: string): Promise<void>;
+  /**
+   * Browser only: logs in with a passkey the device offers (`navigator.credentials.get`), no
+   * username or password. 401 `invalid_credentials`, `email_not_verified`; 429.
+   */
+  logInWithPasskey(options?: LoginOptions): Promise<User>;
+  /**
+   * Browser only: asks the device for one of the session's user's passkeys; the answer is the
+   * `passkey` of {@link completeSecondFactor} or {@link reauthenticateWithPasskey}.
+   */
+  passkeyProof(): Promise<PasskeyAnswer>;
+  /** Browser only: re-authenticates with a passkey alone (it is two factors by itself). */
+  reauthenticateWithPasskey(): Promise<void>;
   /** The logged-in user; 401 ({@link isUnauthorized}) when there is no live session. */
   me(): Promise<User>;
   /** Ends the session on the server and clears the cookie. */
@@ -247,6 +275,20 @@ export interface SpaAuthClient {
   raw: Client<paths>;
 }
 
+/** The browser's answer to a ceremony's options, for `navigator.credentials.get`. */
+async function assertion(ceremony: Schemas["PasskeyOptions"]): Promise<PasskeyAnswer> {
+  const { ceremony_id, options } = ceremony;
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey as PublicKeyCredentialRequestOptionsJSON);
+  return { ceremony_id, credential: await credentialJSON(navigator.credentials.get({ publicKey })) };
+}
+
+/** A credential as the JSON the server reads; the user cancelling is an error like any other. */
+async function credentialJSON(made: Promise<Credential | null>): Promise<{ [key: string]: unknown }> {
+  const credential = await made;
+  if (!(credential instanceof PublicKeyCredential)) throw new Error("no passkey was given");
+  return credential.toJSON() as { [key: string]: unknown };
+}
+
 /** A client that sends the session cookie (`credentials: "include"`) on every call. */
 export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClient {
   const raw = createClient<paths>({
@@ -279,6 +321,32 @@ export function createSpaAuthClient(options: SpaAuthClientOptions): SpaAuthClien
     regenerateRecoveryCodes: async () => (await unwrap(raw.POST("/api/auth/recovery-codes"))).recovery_codes,
     reauthenticate: async (password, proof) => {
       await unwrap(raw.POST("/api/auth/reauthenticate", { body: { password, ...proof } }));
+    },
+    passkeys: () => unwrap(raw.GET("/api/auth/passkeys")),
+    registerPasskey: async (name) => {
+      const { ceremony_id, options } = await unwrap(raw.POST("/api/auth/passkeys/options"));
+      const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey as PublicKeyCredentialCreationOptionsJSON);
+      const credential = await credentialJSON(navigator.credentials.create({ publicKey }));
+      return unwrap(raw.POST("/api/auth/passkeys", { body: { ceremony_id, credential, ...(name ? { name } : {}) } }));
+    },
+    renamePasskey: (id, name) =>
+      unwrap(raw.PATCH("/api/auth/passkeys/{id}", { params: { path: { id } }, body: { name } })),
+    removePasskey: async (id) => {
+      await unwrap(raw.DELETE("/api/auth/passkeys/{id}", { params: { path: { id } } }));
+    },
+    logInWithPasskey: async (options = {}) => {
+      const answer = await assertion(await unwrap(raw.POST("/api/auth/passkey/options")));
+      return unwrap(
+        raw.POST("/api/auth/passkey/login", {
+          body: answer,
+          ...(options.remember === undefined ? {} : { params: { query: { remember: options.remember } } }),
+        }),
+      );
+    },
+    passkeyProof: async () => assertion(await unwrap(raw.POST("/api/auth/passkey/proof-options"))),
+    reauthenticateWithPasskey: async () => {
+      const passkey = await assertion(await unwrap(raw.POST("/api/auth/passkey/proof-options")));
+      await unwrap(raw.POST("/api/auth/reauthenticate", { body: { passkey } }));
     },
     me: () => unwrap(raw.GET("/api/me")),
     logout: async () => {

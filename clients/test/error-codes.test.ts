@@ -40,6 +40,8 @@ function whatToShow(code: ErrorCode): string {
       return "This link has expired or was already used.";
     case "invalid_code":
       return "That code is wrong or was already used.";
+    case "invalid_challenge":
+      return "That took too long, or was already answered: try again.";
     case "username_taken":
     case "email_taken":
     case "conflict":

@@ -5,6 +5,8 @@ pub mod instance;
 pub mod invalidation_ack;
 pub mod login_throttle;
 pub mod mail_outbox;
+pub mod passkey;
+pub mod passkey_ceremony;
 pub mod recovery_code;
 pub mod server_secret;
 pub mod session;

@@ -8,6 +8,7 @@ mod m20261130_000002_create_instance_registry;
 mod m20261201_000001_accounts_by_email;
 mod m20261201_000002_session_persistence;
 mod m20261201_000003_second_factor;
+mod m20261202_000001_passkeys;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_accounts_by_email::Migration),
             Box::new(m20261201_000002_session_persistence::Migration),
             Box::new(m20261201_000003_second_factor::Migration),
+            Box::new(m20261202_000001_passkeys::Migration),
         ]
     }
 }

@@ -37,4 +37,4 @@ step "build the example SPA (clients/spa/dist)"
 (cd ../../clients/spa && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
 
 step "node --test"
-node --test docs.test.mjs spa.test.mjs accounts.test.mjs security.test.mjs
+node --test docs.test.mjs spa.test.mjs accounts.test.mjs security.test.mjs passkeys.test.mjs

@@ -120,6 +120,11 @@ pub async fn domain_with(db: Db, session: SessionSettings, throttle: ThrottleSet
             &spa_auth::SpaAuthSettings::default().second_factor,
         )
         .expect("no key, valid settings"),
+        passkeys: spa_auth::passkey_policy::Passkeys::new(
+            &spa_auth::SpaAuthSettings::default().passkey,
+            None,
+        )
+        .expect("valid settings"),
     };
     let cache = services.sessions.cache().clone();
     let watcher = Watcher(tokio::spawn(watch(

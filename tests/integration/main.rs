@@ -32,6 +32,7 @@ mod hygiene;
 mod invalidation;
 mod limits;
 mod metrics;
+mod passkeys;
 mod proptests;
 mod races;
 mod remember_me;

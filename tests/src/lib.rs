@@ -23,6 +23,7 @@ pub mod data;
 pub mod db;
 pub mod host;
 pub mod http;
+pub mod passkey;
 pub mod second_factor;
 pub mod smtp;
 
@@ -45,6 +46,7 @@ pub use host::{Background, Host, host_settings, spawn_host};
 pub use http::{
     Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
 };
+pub use passkey::{PASSKEY_ARGS, SoftPasskey, TEST_RP_ID};
 pub use reqwest::{Response, StatusCode, header};
 pub use second_factor::{Authenticator, TEST_SECRET_KEY, TOTP_ARGS};
 pub use smtp::{Mail, SmtpServer};

@@ -112,8 +112,8 @@ pub enum UserCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum MfaCommand {
-    /// Removes the user's TOTP and recovery codes (for a user who lost both) and ends every
-    /// session; returns once every running instance has dropped them. The next login asks
+    /// Removes the user's TOTP, recovery codes and passkeys (for a user who lost them) and ends
+    /// every session; returns once every running instance has dropped them. The next login asks
     /// for the password only.
     Reset {
         username: String,

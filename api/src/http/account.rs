@@ -212,6 +212,7 @@ impl poem_openapi::types::Example for PasswordChange {
     }
 }
 
+#[derive(Default)]
 pub struct AccountApi;
 
 #[OpenApi]

@@ -5,36 +5,25 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, endpoi
 use poem_openapi::OpenApiService;
 
 use crate::http::{
-    AccountApi, AuthApi, ForwardAuthApi, HealthApi, RegistrationApi, SecondFactorApi,
+    AccountApi, AuthApi, ForwardAuthApi, HealthApi, PasskeyApi, RegistrationApi, SecondFactorApi,
     docs::{DOCS_PATH, SPEC_PATH},
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
 };
 
-pub fn openapi_service() -> OpenApiService<
-    (
-        AuthApi,
-        AccountApi,
-        SecondFactorApi,
-        RegistrationApi,
-        ForwardAuthApi,
-        HealthApi,
-    ),
-    (),
-> {
-    OpenApiService::new(
-        (
-            AuthApi,
-            AccountApi,
-            SecondFactorApi,
-            RegistrationApi,
-            ForwardAuthApi,
-            HealthApi,
-        ),
-        "spa-auth",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+/// Every tag's operations, in the order the spec lists them.
+pub type Apis = (
+    AuthApi,
+    AccountApi,
+    SecondFactorApi,
+    PasskeyApi,
+    RegistrationApi,
+    ForwardAuthApi,
+    HealthApi,
+);
+
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(Apis::default(), "spa-auth", env!("CARGO_PKG_VERSION")).description(
         "Server-side session authentication for single-page apps: log in with HTTP Basic, \
              then an HttpOnly session cookie authenticates every call.",
     )

@@ -74,6 +74,7 @@ pub enum LoggedOut {
     ),
 }
 
+#[derive(Default)]
 pub struct AuthApi;
 
 #[OpenApi]

@@ -50,6 +50,7 @@ pub fn example_bodies() -> Vec<ErrorBody> {
         ApiError::SecondFactorRequired,
         ApiError::ReauthenticationRequired,
         ApiError::InvalidCode,
+        ApiError::InvalidChallenge,
         ApiError::Conflict(
             "TOTP is already on: turn it off first to replace the authenticator".into(),
         ),
@@ -108,6 +109,8 @@ pub enum ApiError {
     ReauthenticationRequired,
     #[error("the code is wrong or was already used")]
     InvalidCode,
+    #[error("the passkey challenge is unknown, expired or already used: start again")]
+    InvalidChallenge,
     #[error("{0}")]
     Conflict(String),
     #[error("the request body did not arrive in time")]
@@ -151,6 +154,7 @@ impl ApiError {
             ApiError::SecondFactorRequired => ErrorCode::SecondFactorRequired,
             ApiError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
             ApiError::InvalidCode => ErrorCode::InvalidCode,
+            ApiError::InvalidChallenge => ErrorCode::InvalidChallenge,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::RequestTimeout => ErrorCode::RequestTimeout,
             ApiError::NotFound => ErrorCode::NotFound,
@@ -263,11 +267,33 @@ impl From<crate::second_factor::SecondFactorError> for ApiError {
             SecondFactorError::Throttled { retry_after } => {
                 ApiError::TooManyRequests { retry_after }
             }
+            SecondFactorError::BadRequest(why) => ApiError::BadRequest(why.into()),
             SecondFactorError::Auth(e) => e.into(),
+            SecondFactorError::Passkey(e) => e.into(),
             SecondFactorError::Seal(e) => ApiError::Internal(e.to_string()),
             SecondFactorError::Totp(e) => ApiError::Internal(e),
             SecondFactorError::Session(e) => e.into(),
             SecondFactorError::Db(e) => ApiError::Database(e),
+        }
+    }
+}
+
+impl From<crate::passkeys::PasskeyError> for ApiError {
+    fn from(err: crate::passkeys::PasskeyError) -> Self {
+        use crate::passkeys::PasskeyError;
+        match err {
+            PasskeyError::NotEnabled => ApiError::NotEnabled(err.to_string()),
+            PasskeyError::InvalidChallenge => ApiError::InvalidChallenge,
+            PasskeyError::Malformed(why) => ApiError::BadRequest(why),
+            PasskeyError::InvalidCredentials => ApiError::InvalidCredentials,
+            PasskeyError::EmailNotVerified => ApiError::EmailNotVerified,
+            PasskeyError::NotFound => ApiError::NotFound,
+            PasskeyError::Conflict(why) => ApiError::Conflict(why.into()),
+            PasskeyError::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
+            PasskeyError::Auth(e) => e.into(),
+            PasskeyError::Session(e) => e.into(),
+            PasskeyError::Internal(detail) => ApiError::Internal(detail),
+            PasskeyError::Db(e) => ApiError::Database(e),
         }
     }
 }

@@ -69,6 +69,7 @@ api_errors! {
     }
 }
 
+#[derive(Default)]
 pub struct ForwardAuthApi;
 
 #[OpenApi]

@@ -74,6 +74,7 @@ pub enum ReadyOk {
     Ok(Json<Health>),
 }
 
+#[derive(Default)]
 pub struct HealthApi;
 
 #[OpenApi]

@@ -10,6 +10,7 @@ pub mod extractors;
 mod forward_auth;
 mod health;
 pub mod middleware;
+mod passkeys;
 pub mod protect;
 mod registration;
 pub mod routes;
@@ -26,6 +27,7 @@ pub use account::{AccountApi, EndedSessions, PasswordChange, SessionInfo};
 pub use auth::AuthApi;
 pub use forward_auth::ForwardAuthApi;
 pub use health::{Health, HealthApi};
+pub use passkeys::PasskeyApi;
 pub use registration::RegistrationApi;
 pub use second_factor::{SecondFactorApi, SecondFactorChallenge};
 pub use user::User;
@@ -40,6 +42,8 @@ pub(crate) enum Tag {
     Account,
     /// The second step of a login, TOTP and recovery codes, and re-authentication.
     SecondFactor,
+    /// Passkeys: registering them, and logging in with one.
+    Passkeys,
     /// Signing up, proving an address, resetting a forgotten password.
     Registration,
     /// For reverse proxies that protect your own API with spa-auth's sessions.

@@ -205,6 +205,7 @@ api_errors! {
     }
 }
 
+#[derive(Default)]
 pub struct RegistrationApi;
 
 #[OpenApi]

@@ -275,6 +275,6 @@ mod tests {
             .map(str::to_owned)
             .collect();
         assert_eq!(cors, from_spec);
-        assert_eq!(cors_methods(), "GET, POST, DELETE");
+        assert_eq!(cors_methods(), "GET, POST, DELETE, PATCH");
     }
 }

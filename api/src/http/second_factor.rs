@@ -3,7 +3,7 @@
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
-use super::{Tag, Text, User, client_info};
+use super::{Tag, Text, User, client_info, passkeys::PasskeyAnswer};
 use crate::{
     http::errors::{ApiError, api_errors},
     http::extractors::{PendingAuth, SessionAuth},
@@ -18,6 +18,8 @@ use crate::{
 pub enum SecondFactorMethod {
     Totp,
     RecoveryCode,
+    /// One of the account's passkeys (`passkeyProofOptions`, then `passkey`).
+    Passkey,
 }
 
 /// The answer to a right password when the account has a second factor.
@@ -46,6 +48,7 @@ impl SecondFactorChallenge {
             .filter_map(|m| match *m {
                 "totp" => Some(SecondFactorMethod::Totp),
                 "recovery_code" => Some(SecondFactorMethod::RecoveryCode),
+                "passkey" => Some(SecondFactorMethod::Passkey),
                 _ => None,
             })
             .collect();
@@ -56,7 +59,7 @@ impl SecondFactorChallenge {
     }
 }
 
-/// One of `code` (from the authenticator app) or `recovery_code`.
+/// One of `code` (from the authenticator app), `recovery_code` or `passkey`.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct SecondFactorProof {
@@ -66,6 +69,8 @@ pub struct SecondFactorProof {
     /// One of the recovery codes shown when TOTP was turned on; each works once.
     #[oai(validator(max_length = 64))]
     pub recovery_code: Option<Text>,
+    /// The answer of one of the account's passkeys to `passkeyProofOptions`.
+    pub passkey: Option<PasskeyAnswer>,
 }
 
 impl poem_openapi::types::Example for SecondFactorProof {
@@ -73,17 +78,23 @@ impl poem_openapi::types::Example for SecondFactorProof {
         SecondFactorProof {
             code: Some(Text("123456".into())),
             recovery_code: None,
+            passkey: None,
         }
     }
 }
 
-fn proof(code: Option<Text>, recovery: Option<Text>) -> Result<Option<Proof>, ApiError> {
-    match (code, recovery) {
-        (Some(code), None) => Ok(Some(Proof::Totp(code.0))),
-        (None, Some(code)) => Ok(Some(Proof::RecoveryCode(code.0))),
-        (None, None) => Ok(None),
-        (Some(_), Some(_)) => Err(ApiError::BadRequest(
-            "give either `code` or `recovery_code`, not both".into(),
+fn proof(
+    code: Option<Text>,
+    recovery: Option<Text>,
+    passkey: Option<PasskeyAnswer>,
+) -> Result<Option<Proof>, ApiError> {
+    match (code, recovery, passkey) {
+        (Some(code), None, None) => Ok(Some(Proof::Totp(code.0))),
+        (None, Some(code), None) => Ok(Some(Proof::RecoveryCode(code.0))),
+        (None, None, Some(answer)) => Ok(Some(Proof::Passkey(answer.into()))),
+        (None, None, None) => Ok(None),
+        _ => Err(ApiError::BadRequest(
+            "give one of `code`, `recovery_code` and `passkey`, not several".into(),
         )),
     }
 }
@@ -91,22 +102,28 @@ fn proof(code: Option<Text>, recovery: Option<Text>) -> Result<Option<Proof>, Ap
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Reauthentication {
+    /// Required unless `passkey` is given.
     #[oai(validator(max_length = 1024))]
-    pub password: Text,
-    /// Required when the account has TOTP: the code the app shows now.
+    pub password: Option<Text>,
+    /// Required with the password when the account has a second factor: the code the app
+    /// shows now.
     #[oai(validator(max_length = 16))]
     pub code: Option<Text>,
     /// Instead of `code`: one of the recovery codes.
     #[oai(validator(max_length = 64))]
     pub recovery_code: Option<Text>,
+    /// Instead of all the above: the answer of one of the account's passkeys to
+    /// `passkeyProofOptions`, which proves both factors at once.
+    pub passkey: Option<PasskeyAnswer>,
 }
 
 impl poem_openapi::types::Example for Reauthentication {
     fn example() -> Self {
         Reauthentication {
-            password: Text("correct horse battery staple".into()),
+            password: Some(Text("correct horse battery staple".into())),
             code: Some(Text("123456".into())),
             recovery_code: None,
+            passkey: None,
         }
     }
 }
@@ -203,9 +220,9 @@ api_errors! {
     /// Errors of the second step of a login.
     SecondStepError {
         plain: [
-            400 BadRequest "Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`).",
+            400 BadRequest "Malformed body, or not exactly one of `code`, `recovery_code` and `passkey`, or a `passkey` credential that is not a WebAuthn assertion (`bad_request`); a passkey ceremony that is unknown, expired, already used or begun by another session (`invalid_challenge`).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`): a half-open session lives a few minutes (`SPA_AUTH_SECOND_FACTOR_TIMEOUT`). The response clears the cookie.",
-            403 Forbidden "A wrong, expired or already used code (`invalid_code`), TOTP without a secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
+            403 Forbidden "A wrong, expired or already used code, or a passkey that does not verify (`invalid_code`), TOTP or passkeys not offered by this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
             409 Conflict "A complete session: it has no second step to take (`conflict`).",
@@ -240,12 +257,12 @@ api_errors! {
     /// Errors of re-authentication.
     ReauthenticateError {
         plain: [
-            400 BadRequest "Malformed body, or both `code` and `recovery_code` (`bad_request`).",
+            400 BadRequest "Malformed body, more than one of `code`, `recovery_code` and `passkey`, neither `password` nor `passkey`, or a `passkey` credential that is not a WebAuthn assertion (`bad_request`); a passkey ceremony that is unknown, expired, already used or begun by another session (`invalid_challenge`).",
             401 Unauthorized "No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`).",
-            403 Forbidden "Wrong password (`wrong_current_password`), a wrong or used code (`invalid_code`), or a cross-site request from a browser (`csrf_rejected`).",
+            403 Forbidden "Wrong password (`wrong_current_password`), a wrong or used code or a passkey that does not verify (`invalid_code`), passkeys not offered by this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`).",
             408 RequestTimeout "The body did not arrive in time (`request_timeout`).",
             413 PayloadTooLarge "The body is too large (`payload_too_large`).",
-            409 Conflict "No code for an account with TOTP (`conflict`).",
+            409 Conflict "A password without a code for an account with a second factor (`conflict`).",
             415 UnsupportedMediaType "The body is not `application/json` (`unsupported_media_type`).",
         ],
         retry: [
@@ -308,6 +325,7 @@ pub enum Reauthenticated {
     Done,
 }
 
+#[derive(Default)]
 pub struct SecondFactorApi;
 
 #[OpenApi]
@@ -483,8 +501,8 @@ async fn complete(
     body: SecondFactorProof,
 ) -> Result<SecondFactorPassed, ApiError> {
     let client = client_info(req, state.trust_proxy);
-    let proof = proof(body.code, body.recovery_code)?
-        .ok_or_else(|| ApiError::BadRequest("give `code` or `recovery_code`".into()))?;
+    let proof = proof(body.code, body.recovery_code, body.passkey)?
+        .ok_or_else(|| ApiError::BadRequest("give `code`, `recovery_code` or `passkey`".into()))?;
     let opened = second_factor::complete(state, &auth.current, &proof, &client).await?;
     let cookie = state.sessions.cookie(&opened.token, &opened.session);
     Ok(SecondFactorPassed::Ok(Json(opened.user.into()), cookie))
@@ -497,8 +515,15 @@ async fn reauthenticate(
     body: Reauthentication,
 ) -> Result<Reauthenticated, ApiError> {
     let client = client_info(req, state.trust_proxy);
-    let proof = proof(body.code, body.recovery_code)?;
-    let password = Password::new(body.password.0);
-    second_factor::reauthenticate(state, &auth.current, &password, proof.as_ref(), &client).await?;
+    let proof = proof(body.code, body.recovery_code, body.passkey)?;
+    let password = body.password.map(|p| Password::new(p.0));
+    second_factor::reauthenticate(
+        state,
+        &auth.current,
+        password.as_ref(),
+        proof.as_ref(),
+        &client,
+    )
+    .await?;
     Ok(Reauthenticated::Done)
 }

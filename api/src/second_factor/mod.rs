@@ -17,7 +17,7 @@ mod recovery;
 mod totp;
 
 use chrono::Utc;
-use entity::{recovery_code, totp_secret, user};
+use entity::{recovery_code, totp_secret};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
 
 pub use crate::second_factor_policy::{
@@ -27,6 +27,7 @@ pub use totp::Enrolment;
 
 use crate::{
     authentication::{self, AuthError, Opened},
+    passkeys::{self, Answer, PasskeyError},
     passwords::Password,
     services::Services,
     sessions::{self, ClientInfo, Current, Reason, SessionError, Which, methods},
@@ -47,6 +48,8 @@ pub enum SecondFactorError {
     Conflict(&'static str),
     #[error("authentication required")]
     SessionEnded,
+    #[error("{0}")]
+    BadRequest(&'static str),
     #[error("too many failed attempts; retry after {retry_after} seconds")]
     Throttled { retry_after: u64 },
     #[error(transparent)]
@@ -58,6 +61,8 @@ pub enum SecondFactorError {
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error(transparent)]
+    Passkey(#[from] PasskeyError),
+    #[error(transparent)]
     Db(#[from] DbErr),
 }
 
@@ -66,6 +71,8 @@ pub enum SecondFactorError {
 pub enum Proof {
     Totp(String),
     RecoveryCode(String),
+    /// The answer to a ceremony begun with `passkeys::begin_proof`.
+    Passkey(Answer),
 }
 
 /// The second factors a user has confirmed, in the order the login response lists them.
@@ -82,6 +89,9 @@ pub async fn methods_of<C: sea_orm::ConnectionTrait>(
         if codes > 0 {
             list.push("recovery_code");
         }
+    }
+    if passkeys::has_any(db, user_id).await? {
+        list.push("passkey");
     }
     Ok(list)
 }
@@ -107,7 +117,7 @@ pub async fn complete(
     client: &ClientInfo,
 ) -> Result<Opened, SecondFactorError> {
     let user = &pending.user;
-    let method = check_throttled(state, user, proof, client).await?;
+    let method = check_throttled(state, pending, proof, client).await?;
     let Some((token, session)) = state
         .sessions
         .complete_in(&state.db, &pending.session, method)
@@ -124,22 +134,37 @@ pub async fn complete(
     })
 }
 
-/// Re-authentication: the password, and for a user with a second factor a code too; then the
+/// Re-authentication: the password, and for a user with a second factor a code too; or a
+/// passkey alone, which is two factors by itself (the device verified its user). Then the
 /// session's `authenticated_at` is now, and step-up operations pass for the reauth window.
 pub async fn reauthenticate(
     state: &Services,
     current: &Current,
-    password: &Password,
+    password: Option<&Password>,
     proof: Option<&Proof>,
     client: &ClientInfo,
 ) -> Result<(), SecondFactorError> {
-    let user = authentication::confirm_password(state, current, password, client).await?;
-    if !methods_of(&state.db, user.id).await?.is_empty() {
-        let proof = proof.ok_or(SecondFactorError::Conflict(
-            "this account has a second factor: give `code` or `recovery_code` too",
-        ))?;
-        check_throttled(state, &user, proof, client).await?;
-    }
+    let user = match (password, proof) {
+        (_, Some(proof @ Proof::Passkey(_))) => {
+            check_throttled(state, current, proof, client).await?;
+            current.user.clone()
+        }
+        (Some(password), proof) => {
+            let user = authentication::confirm_password(state, current, password, client).await?;
+            if !methods_of(&state.db, user.id).await?.is_empty() {
+                let proof = proof.ok_or(SecondFactorError::Conflict(
+                    "this account has a second factor: give `code`, `recovery_code` or `passkey` too",
+                ))?;
+                check_throttled(state, current, proof, client).await?;
+            }
+            user
+        }
+        (None, _) => {
+            return Err(SecondFactorError::BadRequest(
+                "give `password` (with a code if the account has a second factor) or `passkey`",
+            ));
+        }
+    };
     if !state.sessions.reauthenticated(current.session.id).await? {
         return Err(SecondFactorError::SessionEnded);
     }
@@ -229,10 +254,12 @@ async fn remove_all(
     Ok(ended)
 }
 
-/// The operator's reset: the user's second factors removed and their sessions ended, in the
-/// caller's transaction; the caller waits for every instance (`settle_everywhere`).
+/// The operator's reset: the user's second factors (passkeys too) removed and their sessions
+/// ended, in the caller's transaction; the caller waits for every instance
+/// (`settle_everywhere`).
 pub async fn reset(db: &sea_orm::DatabaseConnection, user_id: uuid::Uuid) -> Result<u64, DbErr> {
     let txn = db.begin().await?;
+    passkeys::remove_all_in(&txn, user_id).await?;
     let ended = remove_in(&txn, user_id, Reason::SecondFactorReset).await?;
     txn.commit().await?;
     Ok(ended)
@@ -254,10 +281,11 @@ async fn remove_in<C: sea_orm::ConnectionTrait + TransactionTrait>(
 /// Checks a code under the throttle; the method it proves.
 async fn check_throttled(
     state: &Services,
-    user: &user::Model,
+    current: &Current,
     proof: &Proof,
     client: &ClientInfo,
 ) -> Result<&'static str, SecondFactorError> {
+    let user = &current.user;
     let ip = client.ip.as_deref();
     // Counters of their own: the right password clears the login ones.
     let key = format!("second-factor:{}", user.id);
@@ -278,6 +306,10 @@ async fn check_throttled(
         Proof::RecoveryCode(code) => recovery::spend(&state.db, user.id, code)
             .await
             .map(|ok| ok.then_some(methods::PASSWORD_RECOVERY_CODE))
+            .map_err(SecondFactorError::from),
+        Proof::Passkey(answer) => passkeys::prove(state, current, answer)
+            .await
+            .map(|ok| ok.then_some(methods::PASSWORD_PASSKEY))
             .map_err(SecondFactorError::from),
     };
     match checked {

@@ -121,6 +121,11 @@ impl SpaAuth {
             accounts: settings.accounts(),
             second_factor: crate::second_factor_policy::SecondFactor::new(&settings.second_factor)
                 .map_err(SettingsError::from)?,
+            passkeys: crate::passkey_policy::Passkeys::new(
+                &settings.passkey,
+                settings.public_url.as_deref(),
+            )
+            .map_err(SettingsError::from)?,
             db,
         };
         let state = AppState::new(State {
@@ -271,6 +276,9 @@ async fn purge_loop(state: AppState, every: Duration) {
         }
         if let Err(e) = crate::accounts::tokens::purge(&state.db).await {
             tracing::warn!(error = %e, "purging spent and expired link tokens failed");
+        }
+        if let Err(e) = crate::passkeys::ceremony::purge(&state.db).await {
+            tracing::warn!(error = %e, "purging expired passkey ceremonies failed");
         }
     }
 }

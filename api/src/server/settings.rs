@@ -9,6 +9,7 @@ use crate::{
     account_policy::AccountSettings,
     database::DatabaseSettings,
     mail::{self, MailSettings},
+    passkey_policy::{self, PasskeySettings},
     passwords::{self, PasswordSettings},
     second_factor_policy::SecondFactorSettings,
     sessions::{self, SessionSettings},
@@ -82,6 +83,8 @@ pub struct ServeSettings {
     pub mail: MailSettings,
     #[command(flatten)]
     pub second_factor: SecondFactorSettings,
+    #[command(flatten)]
+    pub passkey: PasskeySettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -94,6 +97,8 @@ pub enum SettingsError {
     Mail(#[from] mail::SettingsError),
     #[error(transparent)]
     SecondFactor(#[from] crate::second_factor_policy::SettingsError),
+    #[error(transparent)]
+    Passkey(#[from] passkey_policy::SettingsError),
     #[error(
         "trusted origin {0:?} is not of the form http(s)://host[:port] (no path, query or user info)"
     )]
@@ -159,6 +164,7 @@ impl ServeSettings {
             accounts: self.accounts.clone(),
             mail: self.mail.clone(),
             second_factor: self.second_factor.clone(),
+            passkey: self.passkey.clone(),
             trust_proxy: self.trust_proxy,
             trusted_origins: self.trusted_origins.clone(),
             public_url: self.public_url.clone(),
@@ -186,6 +192,8 @@ pub struct SpaAuthSettings {
     pub mail: MailSettings,
     /// The key that encrypts TOTP secrets, and the issuer authenticator apps show.
     pub second_factor: SecondFactorSettings,
+    /// How long a passkey ceremony may take (the relying party is `public_url`).
+    pub passkey: PasskeySettings,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind your own proxy only).
     pub trust_proxy: bool,
     /// Origins of SPAs served from elsewhere whose unsafe requests pass the CSRF check.
@@ -235,6 +243,7 @@ impl SpaAuthSettings {
         crate::passwords::params(&self.password)?;
         self.validate_mail()?;
         self.second_factor.validate()?;
+        self.passkey.validate()?;
         Ok(())
     }
 

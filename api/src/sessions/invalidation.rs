@@ -41,6 +41,9 @@ pub enum Reason {
     SecondFactorReset,
     /// An operator deleted the user (`spa-auth user delete`).
     UserDeleted,
+    /// The user removed one of their passkeys: as for TOTP, every session ends, since any
+    /// may have been opened with it.
+    PasskeyRemoved,
 }
 
 impl Reason {
@@ -58,6 +61,7 @@ impl Reason {
             Reason::SecondFactorDisabled => "second_factor_disabled",
             Reason::SecondFactorReset => "second_factor_reset",
             Reason::UserDeleted => "user_deleted",
+            Reason::PasskeyRemoved => "passkey_removed",
         }
     }
 }

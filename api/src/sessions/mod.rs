@@ -44,6 +44,9 @@ pub mod methods {
     pub const PASSWORD: &str = "password";
     pub const PASSWORD_TOTP: &str = "password+totp";
     pub const PASSWORD_RECOVERY_CODE: &str = "password+recovery_code";
+    pub const PASSWORD_PASSKEY: &str = "password+passkey";
+    /// A passwordless login: the passkey, verified by its device (PIN or biometric).
+    pub const PASSKEY: &str = "passkey";
 }
 
 /// Whether a session proved its user recently enough for a step-up operation.

@@ -236,6 +236,11 @@ export interface Login extends Pending {
   login(username: string, password: string, options?: LoginOptions): Promise<LoginResult>;
   /** The second step of a login; the session becomes `authenticated` with the user. */
   completeSecondFactor(proof: SecondFactorProof): Promise<User>;
+  /**
+   * Browser only: logs in with a passkey the device offers (no username, no password, no
+   * second step); the session becomes `authenticated` with the user.
+   */
+  loginWithPasskey(options?: LoginOptions): Promise<User>;
 }
 
 export function useLogin(): Login {
@@ -260,7 +265,16 @@ export function useLogin(): Login {
       }),
     [client, setUser, track],
   );
-  return { ...pending, login, completeSecondFactor };
+  const loginWithPasskey = useCallback(
+    (options?: LoginOptions) =>
+      track(async () => {
+        const user = await client.logInWithPasskey(options);
+        setUser(user);
+        return user;
+      }),
+    [client, setUser, track],
+  );
+  return { ...pending, login, completeSecondFactor, loginWithPasskey };
 }
 
 export interface Logout extends Pending {

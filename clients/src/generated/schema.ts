@@ -273,6 +273,143 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My passkeys
+         * @description The passkeys registered to the account, oldest first.
+         */
+        get: operations["listPasskeys"];
+        put?: never;
+        /**
+         * Register a passkey
+         * @description The authenticator's answer to `passkeyRegistrationOptions`, from the session that
+         *     asked for them.
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start registering a passkey
+         * @description Options for `navigator.credentials.create()`; send its answer to `registerPasskey`.
+         *     Step-up: needs a recent login.
+         */
+        post: operations["passkeyRegistrationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description Removes it and ends every session of the user, this one too, as turning TOTP off does.
+         *     Step-up: needs a recent login.
+         */
+        delete: operations["removePasskey"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a passkey
+         * @description Gives one of the account's passkeys a new name (1 to 64 characters), to tell them apart.
+         */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/api/auth/passkey/proof-options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start proving who I am with a passkey
+         * @description Options for `navigator.credentials.get()` that only the account's own passkeys can
+         *     answer: for the second step of a login (with the cookie of the half-open session) or
+         *     for re-authentication. Send the answer as `passkey` to `completeSecondFactor` or
+         *     `reauthenticate`.
+         */
+        post: operations["passkeyProofOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a passwordless login
+         * @description Options for `navigator.credentials.get()` naming no account: the authenticator offers
+         *     the passkeys it holds for this site. Send its answer to `passkeyLogin`.
+         */
+        post: operations["passkeyLoginOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/passkey/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in with a passkey
+         * @description The authenticator's answer to `passkeyLoginOptions`. Opens a full session (a passkey
+         *     verified by its device is two factors), under the rules of a password login: throttled,
+         *     inactive accounts refused, a verified address if the server requires one.
+         */
+        post: operations["passkeyLogin"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/signup": {
         parameters: {
             query?: never;
@@ -544,7 +681,11 @@ export interface components {
          *     step (`POST /api/auth/second-factor`) first.
          *     - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
          *     `POST /api/auth/reauthenticate` and retry.
-         *     - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+         *     - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used, or a
+         *     passkey that did not verify.
+         *     - `invalid_challenge`: a passkey ceremony that is unknown, expired (after
+         *     `SPA_AUTH_PASSKEY_CHALLENGE_TIMEOUT`), already used, or begun by another session; begin
+         *     a new one.
          *     - `conflict`: the request does not fit the account's state now (TOTP already on, or not
          *     on, nothing to confirm, a session that awaits no second factor, a code missing for an
          *     account with TOTP); the message says which.
@@ -560,7 +701,7 @@ export interface components {
          *     - `internal`: an unexpected error; details are in the server log.
          * @enum {string}
          */
-        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "second_factor_required" | "reauthentication_required" | "invalid_code" | "conflict" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
+        ErrorCode: "bad_request" | "invalid_credentials" | "not_authenticated" | "csrf_rejected" | "forbidden" | "wrong_current_password" | "password_rejected" | "invalid_email" | "invalid_token" | "username_taken" | "email_taken" | "email_not_verified" | "not_enabled" | "second_factor_required" | "reauthentication_required" | "invalid_code" | "invalid_challenge" | "conflict" | "request_timeout" | "not_found" | "method_not_allowed" | "headers_too_large" | "payload_too_large" | "unsupported_media_type" | "too_many_requests" | "unavailable" | "internal";
         /**
          * Health
          * @example {
@@ -570,6 +711,83 @@ export interface components {
         Health: {
             /** @description Always `ok`. */
             status: string;
+        };
+        /**
+         * NewPasskey
+         * @description A new passkey: the authenticator's answer to the registration options, and a name.
+         */
+        NewPasskey: {
+            /**
+             * Format: uuid
+             * @description The `ceremony_id` the options came with.
+             */
+            ceremony_id: string;
+            /** @description The browser's `credential.toJSON()`. */
+            credential: {
+                [key: string]: unknown;
+            };
+            /** @description What to call it, 1 to 64 characters; `Passkey` if left out. */
+            name?: string;
+        };
+        /**
+         * PasskeyAnswer
+         * @description The authenticator's answer to a ceremony.
+         */
+        PasskeyAnswer: {
+            /**
+             * Format: uuid
+             * @description The `ceremony_id` the options came with.
+             */
+            ceremony_id: string;
+            /** @description The browser's `credential.toJSON()`. */
+            credential: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * PasskeyInfo
+         * @description One of the user's passkeys. Never carries the key.
+         */
+        PasskeyInfo: {
+            /**
+             * Format: uuid
+             * @description Public identifier, for renaming and removing it.
+             */
+            id: string;
+            /** @description What the user called it. */
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it last logged in or proved its user; `null` if never.
+             */
+            last_used_at?: string;
+        };
+        /** PasskeyName */
+        PasskeyName: {
+            /** @description 1 to 64 characters. */
+            name: string;
+        };
+        /**
+         * PasskeyOptions
+         * @description The options of a ceremony, for `navigator.credentials.create()` or `.get()`, and the id to
+         *     send back with the authenticator's answer.
+         */
+        PasskeyOptions: {
+            /**
+             * Format: uuid
+             * @description Good once, for `SPA_AUTH_PASSKEY_CHALLENGE_TIMEOUT` (5 minutes by default).
+             */
+            ceremony_id: string;
+            /**
+             * @description WebAuthn's options as JSON, `{"publicKey": {...}}`: give `publicKey` to
+             *     `PublicKeyCredential.parseCreationOptionsFromJSON` (registration) or
+             *     `parseRequestOptionsFromJSON` (everything else).
+             */
+            options: {
+                [key: string]: unknown;
+            };
         };
         /**
          * PasswordChange
@@ -602,16 +820,26 @@ export interface components {
          * Reauthentication
          * @example {
          *       "code": "123456",
+         *       "passkey": null,
          *       "password": "correct horse battery staple",
          *       "recovery_code": null
          *     }
          */
         Reauthentication: {
-            password: string;
-            /** @description Required when the account has TOTP: the code the app shows now. */
+            /** @description Required unless `passkey` is given. */
+            password?: string;
+            /**
+             * @description Required with the password when the account has a second factor: the code the app
+             *     shows now.
+             */
             code?: string;
             /** @description Instead of `code`: one of the recovery codes. */
             recovery_code?: string;
+            /**
+             * @description Instead of all the above: the answer of one of the account's passkeys to
+             *     `passkeyProofOptions`, which proves both factors at once.
+             */
+            passkey?: components["schemas"]["PasskeyAnswer"] & unknown;
         };
         /**
          * RecoveryCodes
@@ -646,12 +874,13 @@ export interface components {
          * @description A second factor the user can give at login.
          * @enum {string}
          */
-        SecondFactorMethod: "totp" | "recovery_code";
+        SecondFactorMethod: "totp" | "recovery_code" | "passkey";
         /**
          * SecondFactorProof
-         * @description One of `code` (from the authenticator app) or `recovery_code`.
+         * @description One of `code` (from the authenticator app), `recovery_code` or `passkey`.
          * @example {
          *       "code": "123456",
+         *       "passkey": null,
          *       "recovery_code": null
          *     }
          */
@@ -660,6 +889,8 @@ export interface components {
             code?: string;
             /** @description One of the recovery codes shown when TOTP was turned on; each works once. */
             recovery_code?: string;
+            /** @description The answer of one of the account's passkeys to `passkeyProofOptions`. */
+            passkey?: components["schemas"]["PasskeyAnswer"] & unknown;
         };
         /**
          * SecondFactorStatus
@@ -1482,7 +1713,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["User"];
                 };
             };
-            /** @description Malformed body, or neither or both of `code` and `recovery_code` (`bad_request`). */
+            /** @description Malformed body, or not exactly one of `code`, `recovery_code` and `passkey`, or a `passkey` credential that is not a WebAuthn assertion (`bad_request`); a passkey ceremony that is unknown, expired, already used or begun by another session (`invalid_challenge`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1500,7 +1731,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description A wrong, expired or already used code (`invalid_code`), TOTP without a secret key on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            /** @description A wrong, expired or already used code, or a passkey that does not verify (`invalid_code`), TOTP or passkeys not offered by this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2069,7 +2300,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed body, or both `code` and `recovery_code` (`bad_request`). */
+            /** @description Malformed body, more than one of `code`, `recovery_code` and `passkey`, neither `password` nor `passkey`, or a `passkey` credential that is not a WebAuthn assertion (`bad_request`); a passkey ceremony that is unknown, expired, already used or begun by another session (`invalid_challenge`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2087,7 +2318,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description Wrong password (`wrong_current_password`), a wrong or used code (`invalid_code`), or a cross-site request from a browser (`csrf_rejected`). */
+            /** @description Wrong password (`wrong_current_password`), a wrong or used code or a passkey that does not verify (`invalid_code`), passkeys not offered by this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2105,7 +2336,7 @@ export interface operations {
                     "application/json; charset=utf-8": components["schemas"]["Error"];
                 };
             };
-            /** @description No code for an account with TOTP (`conflict`). */
+            /** @description A password without a code for an account with a second factor (`conflict`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2153,6 +2384,645 @@ export interface operations {
                 };
             };
             /** @description Too many password checks waiting, or the database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's passkeys, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyInfo"][];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`; the response clears the cookie), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["NewPasskey"];
+            };
+        };
+        responses: {
+            /**
+             * @description The passkey is registered: from now on a password login asks for it (or another second
+             *     factor) and it can log in without a password.
+             */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyInfo"];
+                };
+            };
+            /** @description Malformed body, a credential that is not a WebAuthn registration or does not verify, or a bad name (`bad_request`); a ceremony that is unknown, expired, already used or begun by another session (`invalid_challenge`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No passkeys on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The passkey is already registered (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    passkeyRegistrationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The options, and the ceremony they belong to. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), no passkeys on this server (`not_enabled`: no `SPA_AUTH_PUBLIC_URL`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The passkey's id, from the list. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The passkey is gone, and every session of the user has ended, this one too. */
+            204: {
+                headers: {
+                    /** @description Clears the session cookie. */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a UUID (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The session's last proof of identity is older than the reauth window (`reauthentication_required`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such passkey among the user's own (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The passkey's id, from the list. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["PasskeyName"];
+            };
+        };
+        responses: {
+            /** @description The passkey under its new name. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyInfo"];
+                };
+            };
+            /** @description Malformed body or id, or a bad name (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`), or it awaits its second factor (`second_factor_required`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description A cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such passkey among the user's own (`not_found`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    passkeyProofOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The options, and the ceremony they belong to. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description No session cookie, or its session has ended or expired (`not_authenticated`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No passkeys on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account has no passkey (`conflict`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    passkeyLoginOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The options, and the ceremony they belong to. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasskeyOptions"];
+                };
+            };
+            /** @description No passkeys on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: {
+                /** @description "Remember me", as for `login`. */
+                remember?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json; charset=utf-8": components["schemas"]["PasskeyAnswer"];
+            };
+        };
+        responses: {
+            /**
+             * @description Logged in. `Set-Cookie` carries a brand-new session; any session the client brought
+             *     has been ended.
+             */
+            200: {
+                headers: {
+                    /** @description The HttpOnly session cookie. */
+                    "Set-Cookie": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["User"];
+                };
+            };
+            /** @description Malformed body, a credential that is not a WebAuthn assertion, or `remember` is not `true` or `false` (`bad_request`); a ceremony that is unknown, expired or already used (`invalid_challenge`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unknown passkey, one that does not verify, or an inactive account (`invalid_credentials`), or an account whose address must be verified first (`email_not_verified`, with `SPA_AUTH_REQUIRE_VERIFIED_EMAIL`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description No passkeys on this server (`not_enabled`), or a cross-site request from a browser (`csrf_rejected`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body did not arrive in time (`request_timeout`). */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is too large (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not `application/json` (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many failed logins for this account or address (`too_many_requests`). */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description An unexpected error (`internal`); details are in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Error"];
+                };
+            };
+            /** @description The database is unavailable (`unavailable`). */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again. */
@@ -2881,5 +3751,5 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "second_factor_required", "reauthentication_required", "invalid_code", "conflict", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
-export const secondFactorMethodValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SecondFactorMethod"]> = ["totp", "recovery_code"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["bad_request", "invalid_credentials", "not_authenticated", "csrf_rejected", "forbidden", "wrong_current_password", "password_rejected", "invalid_email", "invalid_token", "username_taken", "email_taken", "email_not_verified", "not_enabled", "second_factor_required", "reauthentication_required", "invalid_code", "invalid_challenge", "conflict", "request_timeout", "not_found", "method_not_allowed", "headers_too_large", "payload_too_large", "unsupported_media_type", "too_many_requests", "unavailable", "internal"];
+export const secondFactorMethodValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SecondFactorMethod"]> = ["totp", "recovery_code", "passkey"];

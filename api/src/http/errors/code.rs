@@ -25,7 +25,11 @@ use poem::http::StatusCode;
 ///   step (`POST /api/auth/second-factor`) first.
 /// - `reauthentication_required`: a sensitive change needs a recent proof of identity; call
 ///   `POST /api/auth/reauthenticate` and retry.
-/// - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used.
+/// - `invalid_code`: a TOTP or recovery code that is wrong, expired or already used, or a
+///   passkey that did not verify.
+/// - `invalid_challenge`: a passkey ceremony that is unknown, expired (after
+///   `SPA_AUTH_PASSKEY_CHALLENGE_TIMEOUT`), already used, or begun by another session; begin
+///   a new one.
 /// - `conflict`: the request does not fit the account's state now (TOTP already on, or not
 ///   on, nothing to confirm, a session that awaits no second factor, a code missing for an
 ///   account with TOTP); the message says which.
@@ -73,6 +77,7 @@ pub enum ErrorCode {
     SecondFactorRequired,
     ReauthenticationRequired,
     InvalidCode,
+    InvalidChallenge,
     Conflict,
     RequestTimeout,
     NotFound,
@@ -92,7 +97,8 @@ impl ErrorCode {
             ErrorCode::BadRequest
             | ErrorCode::PasswordRejected
             | ErrorCode::InvalidEmail
-            | ErrorCode::InvalidToken => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidToken
+            | ErrorCode::InvalidChallenge => StatusCode::BAD_REQUEST,
             ErrorCode::InvalidCredentials
             | ErrorCode::NotAuthenticated
             | ErrorCode::EmailNotVerified
@@ -224,6 +230,7 @@ mod tests {
                 "second_factor_required",
                 "reauthentication_required",
                 "invalid_code",
+                "invalid_challenge",
                 "conflict",
                 "request_timeout",
                 "not_found",

@@ -9,7 +9,7 @@ import { SecondStep } from "./SecondStep";
 
 /** `ended`: the session this tab had was ended by the server (elsewhere, expired, password changed). */
 export function LoginPage({ ended }: { ended: boolean }) {
-  const { login, completeSecondFactor } = useLogin();
+  const { login, completeSecondFactor, loginWithPasskey } = useLogin();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   // Ticked by default, as the server assumes without `?remember=`; unticked on a shared
@@ -28,6 +28,24 @@ export function LoginPage({ ended }: { ended: boolean }) {
   // Set after the right password for an account with a second factor.
   const [secondStep, setSecondStep] = useState<SecondFactorMethod[]>();
   const waiting = retryAt !== undefined && retryAt > now;
+
+  // A passkey the device offers: no username, no password, no second step.
+  const withPasskey = async () => {
+    setBusy(true);
+    setError(undefined);
+    setUnverified(false);
+    try {
+      await loginWithPasskey({ remember });
+    } catch (err) {
+      if (isThrottled(err)) setRetryAt(Date.now() + (err.retryAfter ?? 60) * 1000);
+      else if (isSpaAuthError(err) && err.code === "email_not_verified") setUnverified(true);
+      else if (isUnauthorized(err)) setError("That passkey was not accepted.");
+      // The browser's passkey dialog was cancelled or failed: no request was made.
+      else if (err instanceof DOMException) setError("No passkey was used.");
+      else setError(describeError(err));
+      setBusy(false);
+    }
+  };
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -120,6 +138,9 @@ export function LoginPage({ ended }: { ended: boolean }) {
           {busy ? "Logging in…" : "Log in"}
         </button>
       </form>
+      <button type="button" className="secondary" onClick={() => void withPasskey()} disabled={busy || waiting}>
+        Sign in with a passkey
+      </button>
       {unverified && <ResendVerificationForm email={username.includes("@") ? username.trim() : ""} />}
       <ul className="links">
         <li>

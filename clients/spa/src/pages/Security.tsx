@@ -3,9 +3,10 @@ import { isSpaAuthError, type SecondFactorStatus, type TotpEnrolment } from "@sp
 import { auth, describeError } from "../api";
 import { useSession } from "@spa-auth/react";
 import { Message, Page } from "../ui";
+import { PasskeysSection } from "./Passkeys";
 
 /**
- * Second factors: turn TOTP on (the server's QR code and secret, confirmed with a code), see
+ * Second factors: passkeys (`Passkeys.tsx`); turn TOTP on (the server's QR code and secret, confirmed with a code), see
  * the recovery codes once, turn it off. Sensitive steps may need the password again
  * (`reauthentication_required`): the page says so rather than guessing.
  */
@@ -115,6 +116,7 @@ export function SecurityPage() {
         </section>
       )}
       <Message kind="error">{error}</Message>
+      <PasskeysSection />
     </Page>
   );
 }
