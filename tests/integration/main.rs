@@ -35,6 +35,7 @@ mod metrics;
 mod proptests;
 mod races;
 mod remember_me;
+mod request_id;
 mod roles;
 mod second_factor;
 mod spa;

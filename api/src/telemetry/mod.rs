@@ -2,6 +2,7 @@
 //! (`http::middleware::request_span`).
 
 pub mod metrics;
+mod process;
 
 use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
 
@@ -24,7 +25,13 @@ where
     // A second init (tests start several apps in one process) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        // The current span only, not the list of every span above it too: the request's
+        // span is both, and each line would carry its fields twice.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }
 
