@@ -149,7 +149,7 @@ fn metrics_endpoint(state: AppState) -> impl Endpoint<Output = Response> {
                     .render(state.passwords.queue_depth(), state.sessions.cache().len());
                 Ok::<_, poem::Error>(
                     Response::builder()
-                        .content_type("text/plain; version=0.0.4")
+                        .content_type(crate::telemetry::metrics::CONTENT_TYPE)
                         .body(text),
                 )
             }
