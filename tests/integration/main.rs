@@ -43,3 +43,4 @@ mod step_up;
 mod stuck_database;
 mod throttling;
 mod timing;
+mod traces;

@@ -99,6 +99,9 @@ impl Application {
         if let Some(m) = metrics {
             m.abort();
         }
+        // The last requests' spans, still queued for the exporter (it waits, so off the
+        // runtime's workers).
+        let _ = tokio::task::spawn_blocking(crate::telemetry::traces::shutdown).await;
         result
     }
 }

@@ -1,10 +1,16 @@
-//! Logs (text or JSON lines) and metrics. The per-request span is the HTTP layer's
+//! Logs (text or JSON lines), metrics and traces. The per-request span is the HTTP layer's
 //! (`http::middleware::request_span`).
 
 pub mod metrics;
 mod process;
+pub mod traces;
 
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
+use tracing_subscriber::{
+    EnvFilter, Layer, filter,
+    fmt::{self, MakeWriter},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
 use clap::ValueEnum;
 
@@ -12,27 +18,72 @@ const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn
 
 /// Installs the global subscriber writing to `writer`, with colours only when `ansi` (a
 /// terminal: escape codes are noise in a file or a collector). `RUST_LOG` overrides the filter.
+/// With `SPA_AUTH_OTLP_ENDPOINT` set, spans also go there (see [`traces`]); a malformed one is
+/// logged as an error and the service runs without traces.
 pub fn init<W>(format: LogFormat, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
+    let (tracer, traces_error) = match std::env::var(traces::ENDPOINT_VAR) {
+        Ok(endpoint) if !endpoint.is_empty() => match traces::tracer(&endpoint) {
+            Ok(tracer) => (Some(tracer), None),
+            Err(e) => (None, Some(e)),
+        },
+        _ => (None, None),
+    };
+    // Without traces the filter is global, as it always was: call sites below its level are
+    // switched off for good. With them, each layer has its own: the log keeps its level while
+    // the exporter also sees the debug-level hashing spans and SeaORM's statement spans.
+    macro_rules! install {
+        ($fmt:expr) => {
+            match tracer {
+                None => tracing_subscriber::registry()
+                    .with(filter)
+                    .with($fmt)
+                    .try_init(),
+                Some(tracer) => tracing_subscriber::registry()
+                    .with($fmt.with_filter(filter))
+                    .with(
+                        tracing_opentelemetry::layer()
+                            .with_tracer(tracer)
+                            .with_filter(filter::filter_fn(traced)),
+                    )
+                    .try_init(),
+            }
+        };
+    }
     // A second init (tests start several apps in one process) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => install!(fmt::layer().with_ansi(ansi).with_writer(writer)),
         // The current span only, not the list of every span above it too: the request's
         // span is both, and each line would carry its fields twice.
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_span_list(false)
-            .try_init(),
+        LogFormat::Json => install!(
+            fmt::layer()
+                .with_ansi(ansi)
+                .with_writer(writer)
+                .json()
+                .flatten_event(true)
+                .with_span_list(false)
+        ),
     };
+    if let Some(e) = traces_error {
+        tracing::error!(error = %e, "traces are off");
+    }
+}
+
+/// What the trace exporter sees: spa-auth's spans (the request's, the hashing's) and its
+/// events at INFO and above (they become events on the request's span), and SeaORM's
+/// spans around each statement (trace level: its call sites stay off when traces are).
+fn traced(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    if meta.is_span() {
+        (target.starts_with("spa_auth") && *meta.level() <= tracing::Level::DEBUG)
+            || target.starts_with("sea_orm::database")
+    } else {
+        target.starts_with("spa_auth") && *meta.level() <= tracing::Level::INFO
+    }
 }
 
 /// Standard output, written by a thread of its own: a request formats its log line and hands

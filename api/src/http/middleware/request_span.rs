@@ -32,7 +32,7 @@ use crate::{
         },
         routes::{PathInfo, add_allow_header},
     },
-    telemetry::metrics::METRICS,
+    telemetry::{metrics::METRICS, traces},
 };
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,23 +69,35 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
         // outcome is one event with every other field rather than fields recorded into the
         // span one by one.
         let span = tracing::info_span!("request", request_id = request_id.as_str());
-        let started = Instant::now();
-        let mut resp = async {
-            if headers_too_large(&req) {
-                return ApiError::HeadersTooLarge.as_response();
-            }
-            let mut resp = self.0.get_response(req).await;
-            add_allow_header(&mut resp, &path);
-            json_error(resp).await
+        let traced = traces::enabled();
+        if traced {
+            traces::start_request(
+                &span,
+                req.headers(),
+                method.as_str(),
+                path.label,
+                uri.path(),
+            );
         }
-        .instrument(span.clone())
-        .await;
-        add_hygiene_headers(&mut resp, path.is_api);
-        let status = resp.status().as_u16();
-        let took = started.elapsed();
-        METRICS.request(method.as_str(), path.label, status, took);
-        let latency_ms = took.as_secs_f64() * 1000.0;
-        span.in_scope(|| {
+        let started = Instant::now();
+        // Everything up to the log line inside the span (moved in, not cloned, and entered
+        // once per poll rather than again for the line).
+        let resp = async move {
+            let mut resp = if headers_too_large(&req) {
+                ApiError::HeadersTooLarge.as_response()
+            } else {
+                let mut resp = self.0.get_response(req).await;
+                add_allow_header(&mut resp, &path);
+                json_error(resp).await
+            };
+            add_hygiene_headers(&mut resp, path.is_api);
+            let status = resp.status().as_u16();
+            let took = started.elapsed();
+            METRICS.request(method.as_str(), path.label, status, took);
+            if traced {
+                traces::end_request(&tracing::Span::current(), status);
+            }
+            let latency_ms = took.as_secs_f64() * 1000.0;
             if status >= 500 {
                 tracing::warn!(
                     method = method.as_str(),
@@ -103,10 +115,13 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
                     "request finished"
                 );
             }
-        });
-        if let Some(v) = request_id.header_value() {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
+            if let Some(v) = request_id.header_value() {
+                resp.headers_mut().insert(X_REQUEST_ID, v);
+            }
+            resp
         }
+        .instrument(span)
+        .await;
         Ok(resp)
     }
 }
