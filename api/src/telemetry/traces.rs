@@ -69,18 +69,17 @@ pub fn shutdown() {
     }
 }
 
-/// Makes `span` (a request's) the child of the caller's span when the request carries a valid
-/// W3C `traceparent` (and `tracestate`), and gives it the HTTP attributes. Only when
+/// Makes `span` (a request's) the child of the caller's span when the request's `headers` carry a
+/// valid W3C `traceparent` (and `tracestate`), and gives it the HTTP attributes. Only when
 /// [`enabled`].
 pub fn start_request(
     span: &tracing::Span,
-    headers: &poem::http::HeaderMap,
+    headers: &dyn opentelemetry::propagation::Extractor,
     method: &str,
     route: &'static str,
     path: &str,
 ) {
-    let parent =
-        TraceContextPropagator::new().extract(&opentelemetry_http::HeaderExtractor(headers));
+    let parent = TraceContextPropagator::new().extract(headers);
     let _ = span.set_parent(parent);
     span.set_attribute("http.request.method", method.to_owned());
     span.set_attribute("http.route", route);

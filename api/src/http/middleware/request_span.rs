@@ -73,7 +73,7 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
         if traced {
             traces::start_request(
                 &span,
-                req.headers(),
+                &opentelemetry_http::HeaderExtractor(req.headers()),
                 method.as_str(),
                 path.label,
                 uri.path(),
