@@ -178,3 +178,51 @@ mod a_login_is_traced_under_the_callers_span {
         super::run(spa_auth_tests::Db::Postgres)
     }
 }
+
+spa_auth_tests::db_test!(
+    async fn the_spa_auth_binary_sends_its_last_spans_when_it_stops(db) {
+        use std::io::{BufRead, BufReader};
+        let (endpoint, received) = receiver().await;
+        let test_db = spa_auth_tests::TestDb::create(db).await;
+        let mut child = spa_auth_tests::command()
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &test_db.url])
+            .env("SPA_AUTH_OTLP_ENDPOINT", &endpoint)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start spa-auth");
+        let stderr = child.stderr.take().expect("piped");
+        let port = tokio::task::spawn_blocking(move || {
+            BufReader::new(stderr).lines().map_while(Result::ok).find_map(|l| {
+                l.split_once("listening on http://localhost:")?.1.trim().parse::<u16>().ok()
+            })
+        })
+        .await
+        .unwrap()
+        .expect("spa-auth did not say where it listens");
+        let resp = spa_auth_tests::client(Duration::from_secs(10))
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        // Stopped well before the SDK's 5 s batch delay: the span arrives because the server
+        // flushes at shutdown.
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "{status}");
+        let spans = received.lock().unwrap().clone();
+        let names: Vec<_> = spans.iter().map(|s| s.name.clone()).collect();
+        let probe = spans
+            .iter()
+            .find(|s| s.name == "request" && hex(&s.trace_id) == TRACE_ID)
+            .unwrap_or_else(|| panic!("no request span in the caller's trace among {names:?}"));
+        assert_eq!(hex(&probe.parent_span_id), CALLER_SPAN_ID);
+        assert_eq!(attribute(probe, "http.route").as_deref(), Some("/healthz"));
+    }
+);

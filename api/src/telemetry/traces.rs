@@ -28,6 +28,8 @@ pub enum TracesError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("cannot start the OTLP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("the OTLP client panicked while starting")]
+    ClientPanicked,
 }
 
 /// Whether spans are exported.
@@ -41,11 +43,16 @@ pub(super) fn tracer(endpoint: &str) -> Result<opentelemetry_sdk::trace::Tracer,
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         return Err(TracesError::Endpoint(endpoint.to_owned()));
     }
-    let client = Blocking(
+    // Built on a thread of its own: the blocking client starts (and checks for) a runtime of
+    // its own, which must not happen inside the server's.
+    let client = std::thread::spawn(|| {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
-            .build()?,
-    );
+            .build()
+    })
+    .join()
+    .map_err(|_| TracesError::ClientPanicked)??;
+    let client = Blocking(client);
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
