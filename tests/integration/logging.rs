@@ -1,8 +1,9 @@
-//! Secrets never reach the logs, even at TRACE; the audit events do.
+//! Secrets never reach the logs, even at TRACE; the audit events do. JSON lines carry each
+//! field once; text written to a pipe has no colour codes.
 //!
 //! The subscriber is global to the process; nextest runs every test in a process of its own.
 
-use spa_auth_tests::{Db, StatusCode, basic_credentials, spawn_app, with_trace_logs};
+use spa_auth_tests::{Db, StatusCode, basic_credentials, db_test, spawn_app, with_trace_logs};
 
 const PASSWORD: &str = "s3cret-Horse-battery";
 const WRONG_PASSWORD: &str = "wr0ng-Staple-donkey";
@@ -75,3 +76,138 @@ mod secrets_never_reach_the_logs {
         super::run(spa_auth_tests::Db::Postgres)
     }
 }
+
+/// JSON lines as a collector reads them: the request's outcome is one line with every field,
+/// the request id (here the client's own) comes once, from the span, on it and on every line
+/// logged inside the request.
+fn json_lines(db: Db) {
+    let ((), text) = with_trace_logs(async {
+        let app = spawn_app(db).await;
+        app.create_user("alice", PASSWORD).await;
+        for (path, id) in [("/healthz", "probe-7f3a"), ("/api/me", "me-19c2")] {
+            let resp = app
+                .client
+                .get(app.url(path))
+                .header("x-request-id", id)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.headers()["x-request-id"], id);
+        }
+        let resp = app
+            .client
+            .post(app.url("/api/auth/login"))
+            .basic_auth("alice", Some(PASSWORD))
+            .header("x-request-id", "login-4d1e")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    });
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished = |id: &str| {
+        let mut found = lines
+            .iter()
+            .filter(|l| l["message"] == "request finished" && l["span"]["request_id"] == id);
+        let line = found
+            .next()
+            .unwrap_or_else(|| panic!("no request line for {id}:\n{text}"));
+        assert!(found.next().is_none(), "two request lines for {id}");
+        line
+    };
+    for (id, method, path, status) in [
+        ("probe-7f3a", "GET", "/healthz", 200),
+        ("me-19c2", "GET", "/api/me", 401),
+        ("login-4d1e", "POST", "/api/auth/login", 200),
+    ] {
+        let line = finished(id);
+        assert_eq!(line["method"], method, "{line}");
+        assert_eq!(line["path"], path, "{line}");
+        assert_eq!(line["status"], status, "{line}");
+        assert!(
+            line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{line}"
+        );
+        assert_eq!(line["level"], "INFO", "{line}");
+    }
+    let login_audit = lines
+        .iter()
+        .find(|l| l["event"] == "login_succeeded")
+        .unwrap_or_else(|| panic!("no login_succeeded line:\n{text}"));
+    assert_eq!(
+        login_audit["span"]["request_id"], "login-4d1e",
+        "{login_audit}"
+    );
+    for (raw, line) in text.lines().zip(&lines) {
+        assert!(
+            line.get("spans").is_none(),
+            "the span list repeats the span: {raw}"
+        );
+        assert!(
+            raw.matches("\"request_id\"").count() <= 1,
+            "a field twice: {raw}"
+        );
+        for field in ["\"method\"", "\"path\"", "\"status\"", "\"latency_ms\""] {
+            assert!(raw.matches(field).count() <= 1, "{field} twice: {raw}");
+        }
+    }
+}
+
+mod json_lines_carry_each_request_field_once {
+    #[test]
+    fn sqlite() {
+        super::json_lines(spa_auth_tests::Db::Sqlite)
+    }
+
+    #[test]
+    fn postgres() {
+        super::json_lines(spa_auth_tests::Db::Postgres)
+    }
+}
+
+db_test!(
+    async fn text_logs_to_a_pipe_have_no_colour_codes(db) {
+        use std::io::{BufRead, BufReader, Read};
+        let test_db = spa_auth_tests::TestDb::create(db).await;
+        let mut child = spa_auth_tests::command()
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &test_db.url])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot start spa-auth");
+        let stderr = child.stderr.take().expect("piped");
+        let port = tokio::task::spawn_blocking(move || {
+            BufReader::new(stderr).lines().map_while(Result::ok).find_map(|l| {
+                l.split_once("listening on http://localhost:")?.1.trim().parse::<u16>().ok()
+            })
+        })
+        .await
+        .unwrap()
+        .expect("spa-auth did not say where it listens");
+        let resp = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let term = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let mut stdout = child.stdout.take().expect("piped");
+        let out = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            stdout.read_to_string(&mut out).map(|_| out)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        child.wait().unwrap();
+        assert!(
+            out.lines().any(|l| l.contains("request finished") && l.contains("path=\"/healthz\"")),
+            "no request line:\n{out}"
+        );
+        assert!(!out.contains('\x1b'), "colour codes in a log that is not a terminal:\n{out:?}");
+    }
+);

@@ -115,3 +115,62 @@ db_test!(
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     }
 );
+
+db_test!(
+    async fn metrics_include_the_build_and_the_process(db) {
+        let app = spawn_app_with(db, |_| {}).await;
+        let inst = Instance::start(&app.test_db.url, &["--metrics-bind", "127.0.0.1:0"]).await;
+        let metrics_port = inst.metrics_port.expect("no metrics port");
+        let scrape = || async {
+            app.client
+                .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let text = scrape().await;
+        let version = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            sample(&text, &format!("spa_auth_build_info{{version=\"{version}\"}}")),
+            Some(1.0),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE spa_auth_build_info gauge"), "{text}");
+        if cfg!(target_os = "linux") {
+            // This test process is the service's process: its own numbers must match.
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let rss_kib: f64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .expect("VmRSS");
+            let rss = sample(&text, "process_resident_memory_bytes").expect("no RSS");
+            assert!(
+                (rss / 1024.0 - rss_kib).abs() < rss_kib * 0.5,
+                "RSS {rss} bytes, /proc says {rss_kib} KiB"
+            );
+            let cpu = sample(&text, "process_cpu_seconds_total").expect("no CPU seconds");
+            assert!(cpu > 0.0, "{text}");
+            assert!(text.contains("# TYPE process_cpu_seconds_total counter"), "{text}");
+            let fds = sample(&text, "process_open_fds").expect("no open fds");
+            // Ten more open files show up as about ten more descriptors (a connection may
+            // open or close meanwhile).
+            let files: Vec<_> = (0..10).map(|_| tempfile::tempfile().unwrap()).collect();
+            let more = sample(&scrape().await, "process_open_fds").expect("no open fds");
+            drop(files);
+            assert!(more >= fds + 8.0 && more <= fds + 40.0, "{fds} then {more}");
+            let max = sample(&text, "process_max_fds").expect("no max fds");
+            assert!(max >= more, "{max}");
+            let started = sample(&text, "process_start_time_seconds").expect("no start time");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64();
+            assert!(started <= now && started > now - 3600.0, "{started} vs {now}");
+            assert!(sample(&text, "process_threads").is_some_and(|t| t >= 2.0), "{text}");
+        }
+    }
+);

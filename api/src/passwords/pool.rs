@@ -84,7 +84,11 @@ impl HashPool {
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // With traces on, the hash is a span of the request's own, though another thread runs it.
+        let parent = crate::telemetry::traces::enabled().then(tracing::Span::current);
         let boxed: Job = Box::new(move |scratch| {
+            let _hashing =
+                parent.map(|p| tracing::debug_span!(parent: &p, "password_hash").entered());
             let _ = tx.send(job(scratch));
         });
         self.jobs.send(boxed).ok()?;

@@ -147,6 +147,9 @@ impl Application {
         if let Some(m) = metrics {
             m.abort();
         }
+        // The last requests' spans, still queued for the exporter (it waits, so off the
+        // runtime's workers).
+        let _ = tokio::task::spawn_blocking(crate::telemetry::traces::shutdown).await;
         result
     }
 }
@@ -197,7 +200,7 @@ fn metrics_endpoint(state: AppState) -> impl Endpoint<Output = Response> {
                     .render(state.passwords.queue_depth(), state.sessions.cache().len());
                 Ok::<_, poem::Error>(
                     Response::builder()
-                        .content_type("text/plain; version=0.0.4")
+                        .content_type(crate::telemetry::metrics::CONTENT_TYPE)
                         .body(text),
                 )
             }

@@ -21,7 +21,7 @@ use poem::{
     error::ResponseError,
     http::{HeaderName, HeaderValue},
 };
-use tracing::{Instrument, field::Empty};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -32,10 +32,14 @@ use crate::{
         },
         routes::{PathInfo, add_allow_header},
     },
-    telemetry::metrics::METRICS,
+    telemetry::{metrics::METRICS, traces},
 };
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The longest `X-Request-Id` kept from a client: room for a UUID, a W3C trace id or a
+/// proxy's own format, not for a client to fill the log lines.
+pub const MAX_REQUEST_ID: usize = 64;
 
 /// Wraps each request in a span and logs its outcome.
 pub struct RequestSpan;
@@ -54,49 +58,127 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let request_id = next_request_id();
+        let request_id = RequestId::of(&req);
         // The label, not the path: a client's path must not become a metrics series.
         let path = PathInfo::of(req.uri().path());
         let method = req.method().clone();
-        let span = tracing::info_span!(
-            "request",
-            method = %req.method(),
-            path = req.uri().path(),
-            request_id = %request_id,
-            status = Empty,
-            latency_ms = Empty,
-        );
+        // A reference count, not a copy: the log line needs the path after the request is
+        // handed on.
+        let uri = req.uri().clone();
+        // Only what the events inside need: each log line then carries the id once, and the
+        // outcome is one event with every other field rather than fields recorded into the
+        // span one by one.
+        let span = tracing::info_span!("request", request_id = request_id.as_str());
+        let traced = traces::enabled();
+        if traced {
+            traces::start_request(
+                &span,
+                &opentelemetry_http::HeaderExtractor(req.headers()),
+                method.as_str(),
+                path.label,
+                uri.path(),
+            );
+        }
         let started = Instant::now();
-        let mut resp = async {
-            if headers_too_large(&req) {
-                return ApiError::HeadersTooLarge.as_response();
-            }
-            let mut resp = self.0.get_response(req).await;
-            add_allow_header(&mut resp, &path);
-            json_error(resp).await
-        }
-        .instrument(span.clone())
-        .await;
-        add_hygiene_headers(&mut resp, path.is_api);
-        let status = resp.status().as_u16();
-        let took = started.elapsed();
-        METRICS.request(method.as_str(), path.label, status, took);
-        span.record("status", status);
-        span.record("latency_ms", took.as_secs_f64() * 1000.0);
-        span.in_scope(|| {
-            if status >= 500 {
-                tracing::warn!("request failed");
+        // Everything up to the log line inside the span (moved in, not cloned, and entered
+        // once per poll rather than again for the line).
+        let resp = async move {
+            let mut resp = if headers_too_large(&req) {
+                ApiError::HeadersTooLarge.as_response()
             } else {
-                tracing::info!("request finished");
+                let mut resp = self.0.get_response(req).await;
+                add_allow_header(&mut resp, &path);
+                json_error(resp).await
+            };
+            add_hygiene_headers(&mut resp, path.is_api);
+            let status = resp.status().as_u16();
+            let took = started.elapsed();
+            METRICS.request(method.as_str(), path.label, status, took);
+            if traced {
+                traces::end_request(&tracing::Span::current(), status);
             }
-        });
-        let mut id = [0; uuid::fmt::Hyphenated::LENGTH];
-        let id = request_id.hyphenated().encode_lower(&mut id);
-        if let Ok(v) = HeaderValue::from_str(id) {
-            resp.headers_mut().insert(X_REQUEST_ID, v);
+            let latency_ms = took.as_secs_f64() * 1000.0;
+            if status >= 500 {
+                tracing::warn!(
+                    method = method.as_str(),
+                    path = uri.path(),
+                    status,
+                    latency_ms,
+                    "request failed"
+                );
+            } else {
+                tracing::info!(
+                    method = method.as_str(),
+                    path = uri.path(),
+                    status,
+                    latency_ms,
+                    "request finished"
+                );
+            }
+            if let Some(v) = request_id.header_value() {
+                resp.headers_mut().insert(X_REQUEST_ID, v);
+            }
+            resp
         }
+        .instrument(span)
+        .await;
         Ok(resp)
     }
+}
+
+/// A request's id: the client's (or its proxy's) `X-Request-Id` when that is 1 to
+/// [`MAX_REQUEST_ID`] visible ASCII characters, so one id follows a request through every
+/// service's logs; otherwise a fresh random UUID. Nothing but visible ASCII reaches a log line
+/// this way: no control character, space or quote-breaking byte a client could forge lines
+/// with. Held inline: no allocation for a request that brings its own.
+pub struct RequestId {
+    /// The client's header, sent back as it came (a reference count, not a copy).
+    incoming: Option<HeaderValue>,
+    len: u8,
+    bytes: [u8; MAX_REQUEST_ID],
+}
+
+impl RequestId {
+    pub fn of(req: &Request) -> RequestId {
+        match req.headers().get(X_REQUEST_ID) {
+            Some(v) if is_acceptable(v.as_bytes()) => {
+                let mut bytes = [0; MAX_REQUEST_ID];
+                bytes[..v.len()].copy_from_slice(v.as_bytes());
+                RequestId {
+                    incoming: Some(v.clone()),
+                    len: v.len() as u8,
+                    bytes,
+                }
+            }
+            _ => {
+                let mut bytes = [0; MAX_REQUEST_ID];
+                next_request_id()
+                    .hyphenated()
+                    .encode_lower(&mut bytes[..uuid::fmt::Hyphenated::LENGTH]);
+                RequestId {
+                    incoming: None,
+                    len: uuid::fmt::Hyphenated::LENGTH as u8,
+                    bytes,
+                }
+            }
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Visible ASCII either way, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+
+    fn header_value(&self) -> Option<HeaderValue> {
+        match &self.incoming {
+            Some(v) => Some(v.clone()),
+            None => HeaderValue::from_str(self.as_str()).ok(),
+        }
+    }
+}
+
+fn is_acceptable(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
 }
 
 /// A random (version 4) UUID for a request, without a `getrandom` system call per request as
@@ -133,5 +215,19 @@ mod tests {
             .join()
             .expect("the thread ends");
         assert!(!ids.contains(&other_thread));
+    }
+
+    #[test]
+    fn only_short_visible_ascii_ids_are_acceptable() {
+        assert!(is_acceptable(b"a"));
+        assert!(is_acceptable(&[b'x'; MAX_REQUEST_ID]));
+        assert!(is_acceptable(
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(!is_acceptable(b""));
+        assert!(!is_acceptable(&[b'x'; MAX_REQUEST_ID + 1]));
+        assert!(!is_acceptable(b"two words"));
+        assert!(!is_acceptable(b"tab\there"));
+        assert!(!is_acceptable("caf\u{e9}".as_bytes()));
     }
 }
