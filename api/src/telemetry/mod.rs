@@ -168,7 +168,10 @@ pub fn stdout_writer() -> (
     tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("spa-auth-log")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()))
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ))
 }
 
 /// How log lines are written: text for people, JSON for collectors.
