@@ -11,6 +11,8 @@ if [[ ! -x "$bin" ]]; then
   echo "clients/test.sh: $bin is missing; run 'cargo build --workspace --bins' first" >&2
   exit 1
 fi
+# Absolute: the React package's tests run from react/, where a relative path would miss.
+bin="$(realpath "$bin")"
 step() { printf -- '--- clients: %s\n' "$*"; }
 
 step "npm ci"
@@ -34,6 +36,6 @@ step "react: tsc --noEmit (strict)"
 step "react: build dist/"
 (cd react && npm run -s build)
 step "react: vitest (jsdom) against a live spa-auth"
-(cd react && SPA_AUTH_BIN="$(realpath "$bin")" npx --no-install vitest run)
+(cd react && SPA_AUTH_BIN="$bin" npx --no-install vitest run)
 step "npm pack, install into a temp project, type-check and import"
 bash scripts/pack-test.sh
