@@ -26,10 +26,15 @@ pub struct SessionInfo {
     /// When the session ends unless used before; it never outlives its absolute limit.
     pub expires_at: DateTime<Utc>,
     /// The `User-Agent` header of the login, as the browser sent it.
+    // Absent rather than null: the spec says a string when present, as poem-openapi declares
+    // an optional field (schemathesis holds the answers to that).
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// The browser and system of `user_agent` for people, e.g. "Chrome 156 on Linux"; absent
     /// when neither can be told from it (a script, a made-up header).
+    #[oai(skip_serializing_if_is_none)]
     pub device: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub ip: Option<String>,
     /// True for the session making this request.
     pub current: bool,
