@@ -1,7 +1,9 @@
 """Schemathesis hooks for spa-auth: authentication that behaves as a real client does.
 
 login takes HTTP Basic. Every cookie-protected operation gets a session of its own: the hook
-logs in and sends the fresh cookie. A shared session would not do: logout, endSession and
+logs in and sends the fresh cookie; a quarter of them are the half-open session of an account
+with TOTP enrolled (password given, second step not yet), which the spec says every operation
+but the second step refuses. A shared session would not do: logout, endSession and
 endOtherSessions end sessions, so a cookie shared between test cases would die mid-run, and a
 global `Cookie` header would also ride along on the negative tests that must go without it.
 Schemathesis runs its `ignored_auth` check by dropping what this hook adds.
@@ -9,6 +11,7 @@ Schemathesis runs its `ignored_auth` check by dropping what this hook adds.
 
 import base64
 import os
+import random
 
 import requests
 import schemathesis
@@ -16,6 +19,11 @@ import schemathesis
 BASE_URL = os.environ["SPA_AUTH_BASE_URL"]
 USERNAME = os.environ["SPA_AUTH_TEST_USER"]
 PASSWORD = os.environ["SPA_AUTH_TEST_PASSWORD"]
+# An account with TOTP enrolled (tests/contract/totp_user.py): its password gives a session
+# that awaits the second step. Seeded: the run stays deterministic.
+TOTP_USER = os.environ.get("SPA_AUTH_TEST_TOTP_USER")
+HALF_OPEN_SHARE = 0.25
+_choice = random.Random(7411)
 COOKIE = "__Host-session"
 
 
@@ -23,10 +31,10 @@ def _operation_id(case) -> str:
     return case.operation.definition.raw.get("operationId", "")
 
 
-def _fresh_session() -> str:
-    """Logs in and returns the new session's cookie value."""
+def _fresh_session(username: str = USERNAME) -> str:
+    """Logs in and returns the new session's cookie value (half-open for the TOTP account)."""
     resp = requests.post(
-        f"{BASE_URL}/api/auth/login", auth=(USERNAME, PASSWORD), timeout=30
+        f"{BASE_URL}/api/auth/login", auth=(username, PASSWORD), timeout=30
     )
     resp.raise_for_status()
     # The cookie is Secure; Python's cookie jar would not hand it back over plain http, so
@@ -50,6 +58,8 @@ class SpaAuth:
         # security for them, and a cookie would only hide what they do without one.
         if not case.operation.definition.raw.get("security"):
             return ("none", "")
+        if TOTP_USER and _choice.random() < HALF_OPEN_SHARE:
+            return ("cookie", _fresh_session(TOTP_USER))
         return ("cookie", _fresh_session())
 
     def set(self, case, data, context):

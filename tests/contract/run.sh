@@ -43,6 +43,13 @@ export SPA_AUTH_MAIL_PER_ADDRESS=1000000 SPA_AUTH_MAIL_PER_IP=1000000
 export RUST_LOG="${RUST_LOG:-warn}"
 
 printf '%s\n' "$SPA_AUTH_TEST_PASSWORD" | "$bin" user create "$SPA_AUTH_TEST_USER" --email a@example.com >/dev/null
+# A second account, with TOTP enrolled once the server runs (totp_user.py): the hook gives a
+# share of the cookie-protected cases its half-open session (password only), which every
+# operation but the second step must refuse as the spec says (401 second_factor_required).
+export SPA_AUTH_TEST_TOTP_USER=tess
+printf '%s\n' "$SPA_AUTH_TEST_PASSWORD" | "$bin" user create "$SPA_AUTH_TEST_TOTP_USER" --email t@example.com >/dev/null
+# TOTP on: its secrets are encrypted under this key (a fixed one: the database is thrown away).
+export SPA_AUTH_SECRET_KEY=c3BhLWF1dGgtY29udHJhY3QtdGVzdHMta2V5LTMyYnk=
 "$bin" serve --bind 127.0.0.1:0 2>"$tmp/server.log" &
 server=$!
 port=""
@@ -54,6 +61,7 @@ for _ in $(seq 1 300); do
 done
 [ -n "$port" ] || { echo "spa-auth did not start" >&2; cat "$tmp/server.log" >&2; exit 1; }
 export SPA_AUTH_BASE_URL="http://127.0.0.1:$port"
+.venv/bin/python "$here/totp_user.py" "$SPA_AUTH_BASE_URL" "$SPA_AUTH_TEST_TOTP_USER" "$SPA_AUTH_TEST_PASSWORD"
 
 echo "--- schemathesis $(.venv/bin/st --version | awk '{print $NF}') against $SPA_AUTH_BASE_URL"
 status=0
