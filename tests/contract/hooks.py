@@ -16,6 +16,8 @@ import random
 import requests
 import schemathesis
 
+from totp_user import COOKIE, cookie_of
+
 BASE_URL = os.environ["SPA_AUTH_BASE_URL"]
 USERNAME = os.environ["SPA_AUTH_TEST_USER"]
 PASSWORD = os.environ["SPA_AUTH_TEST_PASSWORD"]
@@ -24,7 +26,6 @@ PASSWORD = os.environ["SPA_AUTH_TEST_PASSWORD"]
 TOTP_USER = os.environ.get("SPA_AUTH_TEST_TOTP_USER")
 HALF_OPEN_SHARE = 0.25
 _choice = random.Random(7411)
-COOKIE = "__Host-session"
 
 
 def _operation_id(case) -> str:
@@ -37,13 +38,7 @@ def _fresh_session(username: str = USERNAME) -> str:
         f"{BASE_URL}/api/auth/login", auth=(username, PASSWORD), timeout=30
     )
     resp.raise_for_status()
-    # The cookie is Secure; Python's cookie jar would not hand it back over plain http, so
-    # it is read straight from Set-Cookie.
-    for part in resp.headers.get("set-cookie", "").split(";"):
-        name, _, value = part.strip().partition("=")
-        if name == COOKIE:
-            return value
-    raise AssertionError(f"login set no {COOKIE} cookie: {resp.headers!r}")
+    return cookie_of(resp)
 
 
 # refresh_interval=None: never cache, since a cached session may have been ended by the test

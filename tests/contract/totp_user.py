@@ -24,6 +24,8 @@ def totp(secret: str, at: float) -> str:
 
 
 def cookie_of(resp) -> str:
+    """The session cookie a response sets. It is Secure, so Python's cookie jar would not hand
+    it back over plain http: it is read straight from Set-Cookie."""
     for part in resp.headers.get("set-cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
         if name == COOKIE:
