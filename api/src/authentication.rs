@@ -82,53 +82,113 @@ pub async fn log_in(
     remember: bool,
 ) -> Result<Opened, AuthError> {
     let ip = client.ip.as_deref();
-    let reservation = admit(state, username, ip).await?;
-    match check_and_open(state, username, password, client, remember).await {
+    let reservation = admit(state, username, ip, Credential::Password).await?;
+    let checked = check_and_open(state, username, password, client, remember).await;
+    settle(
+        state,
+        reservation,
+        Credential::Password,
+        ip,
+        brought,
+        checked,
+    )
+    .await
+}
+
+/// The credential a login attempt came with: what its audit events are called, and whether
+/// checking it takes a hashing slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Credential {
+    Password,
+    Passkey,
+}
+
+impl Credential {
+    fn succeeded(self) -> &'static str {
+        match self {
+            Credential::Password => "login_succeeded",
+            Credential::Passkey => "passkey_login_succeeded",
+        }
+    }
+
+    fn failed(self) -> &'static str {
+        match self {
+            Credential::Password => "login_failed",
+            Credential::Passkey => "passkey_login_failed",
+        }
+    }
+}
+
+/// What checking a credential concluded. The credential's own module decides
+/// ([`check_and_open`] here, `passkeys::log_in`); [`settle`] acts on it, alike for all.
+pub(crate) enum Checked {
+    /// The credential was right and the session is committed.
+    Opened(Box<Opened>),
+    /// The right credential, but the address is not verified and the server requires it.
+    Unverified { user_id: Uuid },
+    /// A wrong credential, an unknown or inactive user, or (`raced`) a user that changed while
+    /// the credential was being checked.
+    Refused { user_id: Option<Uuid>, raced: bool },
+}
+
+/// The end of every login attempt, whatever the credential, so that a password and a passkey
+/// count alike against the account's throttle and leave the same audit trail. A check that
+/// could not conclude (no hashing slot, a database error) gives its slot back: it was not a
+/// guess, and a dropped reservation would count as a failed one.
+pub(crate) async fn settle<E: From<AuthError>>(
+    state: &Services,
+    reservation: Reservation,
+    credential: Credential,
+    ip: Option<&str>,
+    brought: Option<Token>,
+    checked: Result<Checked, E>,
+) -> Result<Opened, E> {
+    match checked {
         Ok(Checked::Opened(opened)) => {
             let opened = *opened;
-            state.throttle.succeeded(reservation).await?;
+            state
+                .throttle
+                .succeeded(reservation)
+                .await
+                .map_err(AuthError::from)?;
             // After the commit: the new session is already safe whatever happens to the old.
             if let Some(old) = brought {
-                state.sessions.end_by_token(&old, Reason::Replaced).await?;
+                state
+                    .sessions
+                    .end_by_token(&old, Reason::Replaced)
+                    .await
+                    .map_err(AuthError::from)?;
             }
             METRICS.sessions_created(1);
             METRICS.login(Login::Ok);
             let (user_id, session_id) = (opened.user.id, opened.session.id);
-            tracing::info!(target: "audit", event = "login_succeeded", %user_id, %session_id, ip);
+            let event = credential.succeeded();
+            tracing::info!(target: "audit", event, %user_id, %session_id, ip);
             Ok(opened)
         }
         Ok(Checked::Unverified { user_id }) => {
-            // The right password: the counters clear as for a success, no session opens.
-            state.throttle.succeeded(reservation).await?;
+            // The right credential: the counters clear as for a success, no session opens.
+            state
+                .throttle
+                .succeeded(reservation)
+                .await
+                .map_err(AuthError::from)?;
             tracing::info!(target: "audit", event = "login_unverified_email", %user_id, ip);
-            Err(AuthError::EmailNotVerified)
+            Err(AuthError::EmailNotVerified.into())
         }
         Ok(Checked::Refused { user_id, raced }) => {
             state.throttle.failed(reservation);
             METRICS.login(Login::Failed);
             let user_id = user_id.map(|id| id.to_string());
-            tracing::info!(target: "audit", event = "login_failed", user_id, ip, raced);
-            Err(AuthError::InvalidCredentials)
+            let event = credential.failed();
+            tracing::info!(target: "audit", event, user_id, ip, raced);
+            Err(AuthError::InvalidCredentials.into())
         }
         Err(e) => {
-            // Never evaluated (no hashing slot, a database error): not a guess.
             state.throttle.release(reservation);
             Err(e)
         }
     }
-}
-
-enum Checked {
-    Opened(Box<Opened>),
-    Unverified {
-        user_id: Uuid,
-    },
-    /// Wrong password, unknown or inactive user, or (`raced`) the user changed while the
-    /// password was being checked.
-    Refused {
-        user_id: Option<Uuid>,
-        raced: bool,
-    },
 }
 
 async fn check_and_open(
@@ -212,7 +272,7 @@ pub async fn change_password(
 ) -> Result<Opened, AuthError> {
     require_recent(state, current).await?;
     let ip = client.ip.as_deref();
-    let reservation = admit(state, &current.user.username, ip).await?;
+    let reservation = admit(state, &current.user.username, ip, Credential::Password).await?;
     let result = replace_password(state, current, current_password, new_password, client).await;
     match &result {
         Ok(_) => state.throttle.succeeded(reservation).await?,
@@ -317,7 +377,7 @@ pub async fn confirm_password(
     client: &ClientInfo,
 ) -> Result<user::Model, AuthError> {
     let ip = client.ip.as_deref();
-    let reservation = admit(state, &current.user.username, ip).await?;
+    let reservation = admit(state, &current.user.username, ip, Credential::Password).await?;
     let result = async {
         let user = users::find_by_id(&state.db, current.user.id)
             .await?
@@ -389,17 +449,19 @@ fn methods_of(session: &session::Model) -> &'static str {
     .unwrap_or(PASSWORD)
 }
 
-/// A throttle slot for this attempt, or 429; 503 at once when no hashing slot is to be had
-/// anyway, so that a flood costs no database writes.
-async fn admit(
+/// A throttle slot for this attempt, or 429; for a password, 503 at once when no hashing slot
+/// is to be had anyway, so that a flood costs no database writes. `key` is the account's
+/// username (its login counters, whatever the credential).
+pub(crate) async fn admit(
     state: &Services,
-    username: &str,
+    key: &str,
     ip: Option<&str>,
+    credential: Credential,
 ) -> Result<Reservation, AuthError> {
-    if !state.passwords.has_room() {
+    if credential == Credential::Password && !state.passwords.has_room() {
         return Err(PasswordError::Busy { retry_after: 1 }.into());
     }
-    match state.throttle.reserve(username, ip).await? {
+    match state.throttle.reserve(key, ip).await? {
         Admission::Admitted(reservation) => Ok(reservation),
         Admission::Refused { retry_after } => {
             tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
+use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{Value, json};
 use spa_auth_tests::{
     Instance, NO_THROTTLE, PASSKEY_ARGS, SoftPasskey, StatusCode, TestApp, assert_error, db_test,
@@ -444,5 +445,51 @@ db_test!(
         let body = app.passkey_login_body(&mut key).await;
         let resp = app.passkey_login(&body).await;
         assert_error(resp, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    }
+);
+
+db_test!(
+    async fn a_login_the_database_fails_is_not_counted_as_a_guess(db) {
+        // Password and passkey logins end the same way (`authentication::settle`): an attempt
+        // the database could not decide gives its throttle slot back, where a dropped slot
+        // would count as a failed guess and lock the account out over a database blip.
+        let app = passkey_app(db, &["--throttle-per-account", "2"]).await;
+        let (_, mut key) = alice_with_passkey(&app).await;
+        let (refuse, allow) = match app.db.get_database_backend() {
+            DbBackend::Postgres => (
+                "CREATE FUNCTION refuse_sessions() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER refuse_sessions BEFORE INSERT ON sessions \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_sessions();",
+                "DROP TRIGGER refuse_sessions ON sessions; DROP FUNCTION refuse_sessions();",
+            ),
+            _ => (
+                "CREATE TRIGGER refuse_sessions BEFORE INSERT ON sessions \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+                "DROP TRIGGER refuse_sessions;",
+            ),
+        };
+        app.db
+            .execute_unprepared(refuse)
+            .await
+            .expect("cannot add the trigger");
+        // Twice the account's limit of each, every one decided by nothing but the database.
+        for _ in 0..4 {
+            let body = app.passkey_login_body(&mut key).await;
+            let resp = app.passkey_login(&body).await;
+            assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+            let resp = app.login("alice", PASSWORD).await;
+            assert_error(resp, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+        }
+        app.db
+            .execute_unprepared(allow)
+            .await
+            .expect("cannot drop the trigger");
+
+        let body = app.passkey_login_body(&mut key).await;
+        assert_eq!(app.passkey_login(&body).await.status(), StatusCode::OK);
+        // Her password is right and not throttled: it asks for her passkey as the second step.
+        let resp = app.login("alice", PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
     }
 );

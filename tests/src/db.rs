@@ -120,10 +120,14 @@ async fn claim_pooled_database(admin_url: &str) -> (DatabaseConnection, String) 
     unreachable!("the pool is unbounded")
 }
 
-/// The tables of a migrated database, by name: the template records them in a table of its
-/// own, `spa_auth_tables`, which each copy keeps.
-const TABLES_QUERY: &str = "SELECT string_agg(tablename, ',' ORDER BY tablename) AS tables \
-     FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'spa_auth_tables'";
+/// The tables of a migrated database, by name, and its triggers (a test may add one to make
+/// the database refuse a write): the template records them in a table of its own,
+/// `spa_auth_tables`, which each copy keeps.
+const TABLES_QUERY: &str = "SELECT concat_ws(';', \
+     (SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables \
+      WHERE schemaname = 'public' AND tablename <> 'spa_auth_tables'), \
+     (SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal)) \
+     AS tables";
 
 /// Empties every table of a pooled database but the migrations' own, if it still has the
 /// template's tables; false if a test changed them.
@@ -153,7 +157,8 @@ async fn empty_pooled(admin_url: &str, name: &str) -> bool {
     if intact {
         // DELETE, not TRUNCATE: a truncated table gets new files, which costs ten times as
         // long on these few rows. With foreign keys off for the transaction, in any order.
-        let deletes: String = tables
+        let table_names = tables.split(';').next().unwrap_or_default();
+        let deletes: String = table_names
             .split(',')
             .filter(|t| *t != "seaql_migrations")
             .map(|t| format!("DELETE FROM \"{t}\"; "))

@@ -13,7 +13,7 @@
 pub mod ceremony;
 
 use chrono::Utc;
-use entity::passkey;
+use entity::{passkey, user};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -25,11 +25,9 @@ use webauthn_rs::prelude::{
 };
 
 use crate::{
-    authentication::{self, AuthError, Opened},
+    authentication::{self, AuthError, Checked, Credential, Opened},
     services::Services,
     sessions::{self, ClientInfo, Current, Reason, SessionError, Stage, Token, Which, methods},
-    telemetry::metrics::{Login, METRICS},
-    throttle::Admission,
     users,
 };
 use ceremony::Kind;
@@ -47,20 +45,10 @@ pub enum PasskeyError {
     /// The client's answer is not a WebAuthn credential at all; the message says why.
     #[error("{0}")]
     Malformed(String),
-    /// Passwordless login refused: one answer for an unknown passkey, a bad signature and an
-    /// inactive account, as for a wrong password.
-    #[error("the passkey was not accepted")]
-    InvalidCredentials,
-    #[error(
-        "the email address is not verified yet: follow the link mailed to it, or ask for a new one"
-    )]
-    EmailNotVerified,
     #[error("no such passkey")]
     NotFound,
     #[error("{0}")]
     Conflict(&'static str),
-    #[error("too many failed attempts; retry after {retry_after} seconds")]
-    Throttled { retry_after: u64 },
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -343,44 +331,67 @@ pub async fn log_in(
     let key = user
         .as_ref()
         .map_or_else(|| "passkey:unknown".to_owned(), |u| u.username.clone());
-    let reservation = match state.throttle.reserve(&key, ip).await? {
-        Admission::Admitted(reservation) => reservation,
-        Admission::Refused { retry_after } => {
-            tracing::info!(target: "audit", event = "login_throttled", ip, retry_after);
-            METRICS.login(Login::Throttled);
-            return Err(PasskeyError::Throttled { retry_after });
+    let reservation = authentication::admit(state, &key, ip, Credential::Passkey).await?;
+    let checked = check_and_open(
+        state,
+        webauthn,
+        (&credential, verifier_state),
+        (user, row),
+        client,
+        remember,
+    )
+    .await;
+    authentication::settle(
+        state,
+        reservation,
+        Credential::Passkey,
+        ip,
+        brought,
+        checked,
+    )
+    .await
+}
+
+/// The signature checked against the stored key and, if it holds, the session opened in the
+/// same transaction as a password login's compare-and-set: a deactivation or revocation that
+/// lands meanwhile wins.
+async fn check_and_open(
+    state: &Services,
+    webauthn: &webauthn_rs::Webauthn,
+    (credential, verifier_state): (&PublicKeyCredential, DiscoverableAuthentication),
+    (user, row): (Option<user::Model>, Option<passkey::Model>),
+    client: &ClientInfo,
+    remember: bool,
+) -> Result<Checked, PasskeyError> {
+    let (user, row) = match (user, row) {
+        (Some(user), Some(row)) if user.is_active => (user, row),
+        (user, _) => {
+            return Ok(Checked::Refused {
+                user_id: user.map(|u| u.id),
+                raced: false,
+            });
         }
-    };
-    let verified = match (&user, &row) {
-        (Some(user), Some(row)) if user.is_active => {
-            let key = stored_key(row)?;
-            webauthn
-                .finish_discoverable_authentication_v2(&credential, verifier_state, &key)
-                .ok()
-                .map(|result| (user.clone(), row.clone(), result))
-        }
-        _ => None,
-    };
-    let Some((user, row, result)) = verified else {
-        state.throttle.failed(reservation);
-        METRICS.login(Login::Failed);
-        let user_id = user.map(|u| u.id.to_string());
-        tracing::info!(target: "audit", event = "passkey_login_failed", user_id, ip);
-        return Err(PasskeyError::InvalidCredentials);
     };
     let user_id = user.id;
-    state.throttle.succeeded(reservation).await?;
+    let key = stored_key(&row)?;
+    let Ok(result) =
+        webauthn.finish_discoverable_authentication_v2(credential, verifier_state, &key)
+    else {
+        return Ok(Checked::Refused {
+            user_id: Some(user_id),
+            raced: false,
+        });
+    };
     if state.accounts.settings.require_verified_email && user.email_verified_at.is_none() {
-        tracing::info!(target: "audit", event = "login_unverified_email", %user_id, ip);
-        return Err(PasskeyError::EmailNotVerified);
+        return Ok(Checked::Unverified { user_id });
     }
     let txn = state.db.begin().await?;
-    // The same compare-and-set as a password login: a deactivation or revocation that lands
-    // meanwhile wins.
     let Some(user) = users::record_login_if_active(&txn, user).await? else {
         txn.rollback().await?;
-        tracing::info!(target: "audit", event = "passkey_login_failed", user_id = %user_id, ip, raced = true);
-        return Err(PasskeyError::InvalidCredentials);
+        return Ok(Checked::Refused {
+            user_id: Some(user_id),
+            raced: true,
+        });
     };
     record_use(&txn, row, &result).await?;
     let stage = Stage::Complete(methods::PASSKEY);
@@ -389,18 +400,11 @@ pub async fn log_in(
         .create_in(&txn, user.id, client, remember, stage)
         .await?;
     txn.commit().await?;
-    if let Some(old) = brought {
-        state.sessions.end_by_token(&old, Reason::Replaced).await?;
-    }
-    METRICS.sessions_created(1);
-    METRICS.login(Login::Ok);
-    let session_id = session.id;
-    tracing::info!(target: "audit", event = "passkey_login_succeeded", %user_id, %session_id, ip);
-    Ok(Opened {
+    Ok(Checked::Opened(Box::new(Opened {
         user,
         token,
         session,
-    })
+    })))
 }
 
 /// Whether the user has a passkey.
