@@ -105,7 +105,7 @@
 //! /// `Ok(username)`, or the status to answer.
 //! async fn who(spa: &SpaAuth, headers: &HeaderMap) -> Result<String, u16> {
 //!     match spa.authenticate(headers).await {
-//!         Ok(Some(found)) => Ok(found.current.user.username),
+//!         Ok(Some(found)) => Ok(found.current.user.username.clone()),
 //!         Ok(None) => Err(401),
 //!         Err(e) if e.is_outage() => Err(503),
 //!         Err(_) => Err(500),

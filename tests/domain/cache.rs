@@ -1,6 +1,6 @@
 //! The per-instance session cache: dropped when the epoch moves, bounded, and a TTL safety net.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::EntityTrait;
 use spa_auth::sessions::{
@@ -148,7 +148,7 @@ db_test!(
                 .chunks(50)
                 .map(|chunk| {
                     let (cache, chunk) = (cache.clone(), chunk.to_vec());
-                    let (session, user) = (session.clone(), user.clone());
+                    let (session, user) = (Arc::new(session.clone()), Arc::new(user.clone()));
                     std::thread::spawn(move || {
                         for k in chunk {
                             cache.put(k, session.clone(), user.clone());

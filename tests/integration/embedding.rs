@@ -20,7 +20,7 @@ impl HostApi {
     /// Who is calling.
     #[oai(path = "/api/host/whoami", method = "get")]
     async fn whoami(&self, auth: SessionAuth) -> Result<PlainText<String>, ProtectedError> {
-        Ok(PlainText(auth.current.user.username))
+        Ok(PlainText(auth.current.user.username.clone()))
     }
 
     /// For admins only.

@@ -128,7 +128,7 @@ pub async fn complete(
     let (user_id, session_id, ip) = (user.id, session.id, client.ip.as_deref());
     tracing::info!(target: "audit", event = "second_factor_passed", %user_id, %session_id, method, ip);
     Ok(Opened {
-        user: user.clone(),
+        user: user.as_ref().clone(),
         token,
         session,
     })
@@ -147,7 +147,7 @@ pub async fn reauthenticate(
     let user = match (password, proof) {
         (_, Some(proof @ Proof::Passkey(_))) => {
             check_throttled(state, current, proof, client).await?;
-            current.user.clone()
+            (*current.user).clone()
         }
         (Some(password), proof) => {
             let user = authentication::confirm_password(state, current, password, client).await?;

@@ -36,9 +36,11 @@ use uuid::Uuid;
 /// little after they stamped the time, and clock skew between instances.
 const OVERLAP_MS: i64 = 5_000;
 
+/// Shared, not copied, with each request that reads it: a cached `/api/me` used to clone
+/// ten strings out of it.
 struct Entry {
-    session: session::Model,
-    user: user::Model,
+    session: Arc<session::Model>,
+    user: Arc<user::Model>,
     fetched: Instant,
 }
 
@@ -109,7 +111,7 @@ impl SessionCache {
     }
 
     /// The cached session and user for a token hash, if fresh.
-    pub fn get(&self, token_hash: &[u8]) -> Option<(session::Model, user::Model)> {
+    pub fn get(&self, token_hash: &[u8]) -> Option<(Arc<session::Model>, Arc<user::Model>)> {
         if !self.enabled() {
             return None;
         }
@@ -117,7 +119,7 @@ impl SessionCache {
         (e.fetched.elapsed() < self.ttl).then(|| (e.session.clone(), e.user.clone()))
     }
 
-    pub fn put(&self, token_hash: Vec<u8>, session: session::Model, user: user::Model) {
+    pub fn put(&self, token_hash: Vec<u8>, session: Arc<session::Model>, user: Arc<user::Model>) {
         if !self.enabled() {
             return;
         }

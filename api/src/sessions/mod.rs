@@ -80,11 +80,13 @@ pub enum Found {
     Nothing,
 }
 
-/// A live session and its user, as found for a request's cookie.
+/// A live session and its user, as found for a request's cookie. Shared with this instance's
+/// session cache (`Arc`), so that a cached request copies nothing: read the fields through it,
+/// and clone the one you keep.
 #[derive(Debug, Clone)]
 pub struct Current {
-    pub session: session::Model,
-    pub user: user::Model,
+    pub session: Arc<session::Model>,
+    pub user: Arc<user::Model>,
     /// Set when this request pushed the idle deadline forward: the cookie is re-sent with the
     /// new `Max-Age` (or, for a browser-session cookie, again without one).
     pub renewed: bool,
@@ -254,7 +256,9 @@ impl Sessions {
         if !is_live(&session, &user, now) {
             return Ok(None);
         }
+        let user = Arc::new(user);
         if now - session.last_seen_at < self.refresh() {
+            let session = Arc::new(session);
             self.cache.put(hash, session.clone(), user.clone());
             return Ok(Some(Current {
                 session,
@@ -267,7 +271,7 @@ impl Sessions {
         let mut active: session::ActiveModel = session.into();
         active.last_seen_at = Set(now);
         active.expires_at = Set((now + idle).min(absolute));
-        let session = active.update(&self.db).await?;
+        let session = Arc::new(active.update(&self.db).await?);
         self.cache.put(hash, session.clone(), user.clone());
         Ok(Some(Current {
             session,
