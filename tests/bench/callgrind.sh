@@ -8,17 +8,27 @@
 # maximum: a few polls remain, a few hundred instructions per request at most).
 #
 #   bash tests/bench/callgrind.sh target/release/spa-auth [N1 N2]
+#   CG_PATH=/api/me bash tests/bench/callgrind.sh target/release/spa-auth
+#
+# With CG_PATH=/api/me (or /api/auth/verify) the requests carry the cookie of one session,
+# logged in before counting starts (a user made with cheap hashing, outside valgrind).
 set -euo pipefail
 bin=$(realpath "$1")
 n1=${2:-200}
 n2=${3:-5200}
+path=${CG_PATH:-/healthz}
 
 total() {
     local n=$1 dir port pid
     dir=$(mktemp -d)
+    local db="sqlite://$dir/db.sqlite?mode=rwc" cookie=()
+    if [ "$path" != /healthz ]; then
+        echo 'correct horse battery' | env -i PATH="$PATH" "$bin" user create --database-url "$db" \
+            --argon2-memory-kib 8 --argon2-iterations 1 --email bench@example.com bench >/dev/null
+    fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     env -i PATH="$PATH" HOME="$HOME" \
-        DATABASE_URL="sqlite://$dir/db.sqlite?mode=rwc" SPA_AUTH_BIND="127.0.0.1:$port" \
+        DATABASE_URL="$db" SPA_AUTH_ARGON2_MEMORY_KIB=8 SPA_AUTH_ARGON2_ITERATIONS=1 SPA_AUTH_BIND="127.0.0.1:$port" \
         SPA_AUTH_INVALIDATION_POLL=5s SPA_AUTH_INVALIDATION_SAFETY_POLL=5s \
         SPA_AUTH_DECOY_REFRESH=1h SPA_AUTH_PURGE_INTERVAL=1h ${RUST_LOG:+RUST_LOG=$RUST_LOG} \
         ${SPA_AUTH_LOG_FORMAT:+SPA_AUTH_LOG_FORMAT=$SPA_AUTH_LOG_FORMAT} \
@@ -29,7 +39,14 @@ total() {
         grep -q "listening on" "$dir/stdout" "$dir/stderr" 2>/dev/null && break
         sleep 0.1
     done
-    curl -sf -o /dev/null "http://127.0.0.1:$port/healthz?[1-$n]"
+    if [ "$path" != /healthz ]; then
+        local token
+        token=$(curl -sf -u 'bench:correct horse battery' -X POST -D - -o /dev/null \
+            "http://127.0.0.1:$port/api/auth/login" | grep -oiE '__Host-session=[^;]+' | head -1)
+        [ -n "$token" ] || { echo "login failed" >&2; exit 1; }
+        cookie=(-H "Cookie: $token")
+    fi
+    curl -sf "${cookie[@]}" -o /dev/null "http://127.0.0.1:$port$path?[1-$n]"
     kill -TERM "$pid"
     wait "$pid" || true
     grep -E '^(summary|totals):' "$dir/out" | head -1 | awk '{print $2}'
@@ -38,4 +55,4 @@ total() {
 
 a=$(total "$n1")
 b=$(total "$n2")
-echo "$bin: $(( (b - a) / (n2 - n1) )) instructions per request ($a for $n1, $b for $n2)"
+echo "$bin $path: $(( (b - a) / (n2 - n1) )) instructions per request ($a for $n1, $b for $n2)"

@@ -1,11 +1,18 @@
 //! The whole HTTP application: the API (one `OpenApi` impl per tag), the spec, Swagger UI, the
 //! SPA, and the middleware around them, in the order that matters.
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Request, Response, Route, endpoint::BoxEndpoint};
+use std::future::Future;
+
+use futures_util::future::Either;
+use poem::{
+    Endpoint, EndpointExt, Request, Response, Route,
+    endpoint::{BoxEndpoint, DynEndpoint},
+};
 use poem_openapi::OpenApiService;
 
 use crate::http::{
     AccountApi, AuthApi, ForwardAuthApi, HealthApi, PasskeyApi, RegistrationApi, SecondFactorApi,
+    dispatch::Operations,
     docs::{DOCS_PATH, SPEC_PATH},
     middleware::{guard::Guard, limits::BodyLimits, request_span::RequestSpan},
     state::AppState,
@@ -40,7 +47,6 @@ pub fn app(
     limits: BodyLimits,
     spa_dir: Option<std::path::PathBuf>,
 ) -> impl Endpoint<Output = Response> {
-    let api = openapi_service();
     // Served from openapi_json(), so /openapi.json is byte for byte the committed spec.
     let spec = crate::http::spec::endpoint(openapi_json());
     let routes = Top {
@@ -48,34 +54,43 @@ pub fn app(
         docs: Route::new()
             .nest(DOCS_PATH, crate::http::docs::SwaggerUi::new())
             .boxed(),
-        rest: crate::http::spa::api_with_spa(api, spa_dir),
+        api: Operations::new(Apis::default()),
+        spa: spa_dir.map(crate::http::spa::spa),
     };
     with_middleware(routes, state, limits)
 }
 
-/// The spec, the docs, and everything else (the API, then the SPA), told apart by two string
-/// comparisons. A `Route` with a nest at `/` did the same with a tree lookup and a rewritten
-/// URI on every API request, for a choice between three.
+/// The spec, the docs, the SPA and the API, told apart by string comparisons. A `Route` with
+/// a nest at `/` did the same with a tree lookup and a rewritten URI on every API request, for
+/// a choice between four.
 struct Top {
     spec: BoxEndpoint<'static, Response>,
     docs: BoxEndpoint<'static, Response>,
-    rest: BoxEndpoint<'static, Response>,
+    api: Operations,
+    /// The SPA's files, if the server serves one: every path that is not the API's.
+    spa: Option<BoxEndpoint<'static, Response>>,
 }
 
 impl Endpoint for Top {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    /// Not an `async fn`, for the reason given at `Operations::call`: the chosen branch's
+    /// future is handed back as it is.
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
         let path = req.uri().path();
         let under_docs = path
             .strip_prefix(DOCS_PATH)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        if path == SPEC_PATH {
-            self.spec.call(req).await
+        let other = if path == SPEC_PATH {
+            Some(&self.spec)
         } else if under_docs {
-            self.docs.call(req).await
+            Some(&self.docs)
         } else {
-            self.rest.call(req).await
+            self.spa.as_ref().filter(|_| crate::http::spa::serves(path))
+        };
+        match other {
+            Some(other) => Either::Left(DynEndpoint::call(other.as_ref(), req)),
+            None => Either::Right(self.api.call(req)),
         }
     }
 }
@@ -83,29 +98,21 @@ impl Endpoint for Top {
 /// spa-auth's API alone (its operations at their usual paths, no spec, docs or SPA) with the
 /// same middleware as in [`app`]: what a host application nests in its own `Route`.
 pub fn api(state: AppState, limits: BodyLimits) -> impl Endpoint<Output = Response> {
-    with_middleware(openapi_service().into_endpoint(), state, limits)
+    with_middleware(Operations::new(Apis::default()), state, limits)
 }
 
-/// The middleware around spa-auth's endpoints, in the order that matters.
-fn with_middleware(
-    routes: impl Endpoint + 'static,
+/// The middleware around spa-auth's endpoints, in the order that matters. Two layers, neither
+/// boxed: the edge (the span, the header limit, `Allow`, JSON errors and the hygiene headers,
+/// so that every answer carries them, refusals included) around the checks (see each module).
+fn with_middleware<E: Endpoint + 'static>(
+    routes: E,
     state: AppState,
     limits: BodyLimits,
 ) -> impl Endpoint<Output = Response> {
-    let health = state.health.clone();
-    let cross_origin = state.cross_origin.clone();
     Guard {
-        inner: routes.data(state),
+        inner: routes,
+        state,
         limits,
-        health,
     }
-    .with(cross_origin)
-    // Boxed between layers: each generic middleware repeats the type it wraps in its own,
-    // so unboxed the endpoint type grows exponentially and release builds hit the
-    // compiler's recursion limit.
-    .map_to_response()
-    .boxed()
-    // Outermost: the span, the header limit, `Allow`, JSON errors and the hygiene headers,
-    // so that every answer carries them, refusals included (one layer; see its module).
     .with(RequestSpan)
 }

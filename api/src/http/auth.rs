@@ -1,5 +1,6 @@
 //! Logging in and out, and who is logged in.
 
+use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, param::Query, payload::Json};
 
@@ -18,7 +19,7 @@ pub enum LoginOk {
     /// has been ended.
     #[oai(status = 200)]
     Ok(
-        Json<User>,
+        DirectJson<User>,
         /// The HttpOnly session cookie.
         #[oai(header = "Set-Cookie")]
         String,
@@ -56,7 +57,7 @@ pub enum MeOk {
     /// The logged-in user.
     #[oai(status = 200)]
     Ok(
-        Json<User>,
+        DirectJson<User>,
         /// Sent when this request extended the session's idle lifetime.
         #[oai(header = "Set-Cookie")]
         Option<String>,
@@ -118,7 +119,7 @@ impl AuthApi {
     async fn me(&self, state: Data<&AppState>, auth: SessionAuth) -> Result<MeOk, SessionError> {
         let SessionAuth { current, token } = auth;
         let cookie = state.sessions.renewal_cookie(&current, &token);
-        Ok(MeOk::Ok(Json(current.user.into()), cookie))
+        Ok(MeOk::Ok(DirectJson(User::from(&*current.user)), cookie))
     }
 
     /// Log out
@@ -171,5 +172,5 @@ async fn login(
         let challenge = SecondFactorChallenge::for_methods(&methods);
         return Ok(LoginOk::SecondFactorRequired(Json(challenge), cookie));
     }
-    Ok(LoginOk::Ok(Json(opened.user.into()), cookie))
+    Ok(LoginOk::Ok(DirectJson(opened.user.into()), cookie))
 }

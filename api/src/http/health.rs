@@ -4,13 +4,15 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
+use crate::http::json::DirectJson;
+
 use super::Tag;
 use crate::{
     http::errors::{ApiError, ErrorBody, ErrorCode, api_errors},
     http::state::AppState,
 };
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Health {
     /// Always `ok`.
@@ -29,7 +31,7 @@ impl poem_openapi::types::Example for Health {
 pub enum HealthOk {
     /// The service and its database answer.
     #[oai(status = 200)]
-    Ok(Json<Health>),
+    Ok(DirectJson<Health>),
 }
 
 api_errors! {
@@ -64,14 +66,14 @@ api_errors! {
 pub enum LiveOk {
     /// The process answers.
     #[oai(status = 200)]
-    Ok(Json<Health>),
+    Ok(DirectJson<Health>),
 }
 
 #[derive(Debug, ApiResponse)]
 pub enum ReadyOk {
     /// The instance can serve.
     #[oai(status = 200)]
-    Ok(Json<Health>),
+    Ok(DirectJson<Health>),
 }
 
 #[derive(Default)]
@@ -94,7 +96,7 @@ impl HealthApi {
         if !state.health.is_up() {
             return Err(ApiError::Unavailable.into());
         }
-        Ok(HealthOk::Ok(Json(ok_status())))
+        Ok(HealthOk::Ok(DirectJson(ok_status())))
     }
 
     /// Liveness probe
@@ -108,7 +110,7 @@ impl HealthApi {
         tag = "Tag::Health"
     )]
     async fn livez(&self) -> Result<LiveOk, LiveError> {
-        Ok(LiveOk::Ok(Json(ok_status())))
+        Ok(LiveOk::Ok(DirectJson(ok_status())))
     }
 
     /// Readiness probe
@@ -130,7 +132,7 @@ impl HealthApi {
         } else if !state.health.is_watching() {
             "the session cache watcher is not running"
         } else {
-            return Ok(ReadyOk::Ok(Json(ok_status())));
+            return Ok(ReadyOk::Ok(DirectJson(ok_status())));
         };
         let body = ErrorBody {
             code: ErrorCode::Unavailable,
@@ -143,5 +145,15 @@ impl HealthApi {
 fn ok_status() -> Health {
     Health {
         status: "ok".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn health_reads_the_same_as_poem_openapi_writes_it() {
+        crate::http::json::tests::same_json_as_poem_openapi(ok_status()).await;
     }
 }

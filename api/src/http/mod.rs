@@ -4,11 +4,13 @@
 mod account;
 pub mod app;
 mod auth;
+pub mod dispatch;
 pub mod docs;
 pub mod errors;
 pub mod extractors;
 mod forward_auth;
 mod health;
+pub mod json;
 pub mod middleware;
 mod passkeys;
 pub mod protect;

@@ -2,6 +2,7 @@
 //! Using one as the second step or to re-authenticate goes through the second-factor
 //! operations, with the options from `passkeyProofOptions`.
 
+use crate::http::json::DirectJson;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -155,7 +156,7 @@ pub enum PasskeyLoginOk {
     /// has been ended.
     #[oai(status = 200)]
     Ok(
-        Json<User>,
+        DirectJson<User>,
         /// The HttpOnly session cookie.
         #[oai(header = "Set-Cookie")]
         String,
@@ -476,5 +477,5 @@ async fn login(
     let brought = session_token(req, state.sessions.cookie_name());
     let opened = passkeys::log_in(state, &body.into(), &client, brought, remember).await?;
     let cookie = state.sessions.cookie(&opened.token, &opened.session);
-    Ok(PasskeyLoginOk::Ok(Json(opened.user.into()), cookie))
+    Ok(PasskeyLoginOk::Ok(DirectJson(opened.user.into()), cookie))
 }

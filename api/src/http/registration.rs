@@ -1,6 +1,7 @@
 //! Accounts people run themselves: sign-up, proving an address, resetting a forgotten
 //! password. The flows are in `accounts`; this declares them and translates.
 
+use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
@@ -57,7 +58,7 @@ pub enum SignupOk {
     MailSent,
     /// Created from an invitation: the address counts as verified; log in to start a session.
     #[oai(status = 201)]
-    Created(Json<User>),
+    Created(DirectJson<User>),
 }
 
 api_errors! {
@@ -241,7 +242,9 @@ impl RegistrationApi {
             .map_err(ApiError::from)?;
         Ok(match done {
             accounts::signup::SignedUp::MailSent => SignupOk::MailSent,
-            accounts::signup::SignedUp::Created(user) => SignupOk::Created(Json((*user).into())),
+            accounts::signup::SignedUp::Created(user) => {
+                SignupOk::Created(DirectJson((*user).into()))
+            }
         })
     }
 

@@ -1,5 +1,6 @@
 //! Second factors: the second step of a login, TOTP, recovery codes and re-authentication.
 
+use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
@@ -209,7 +210,7 @@ pub enum SecondFactorPassed {
     /// half-open session no longer works.
     #[oai(status = 200)]
     Ok(
-        Json<User>,
+        DirectJson<User>,
         /// The HttpOnly session cookie.
         #[oai(header = "Set-Cookie")]
         String,
@@ -505,7 +506,10 @@ async fn complete(
         .ok_or_else(|| ApiError::BadRequest("give `code`, `recovery_code` or `passkey`".into()))?;
     let opened = second_factor::complete(state, &auth.current, &proof, &client).await?;
     let cookie = state.sessions.cookie(&opened.token, &opened.session);
-    Ok(SecondFactorPassed::Ok(Json(opened.user.into()), cookie))
+    Ok(SecondFactorPassed::Ok(
+        DirectJson(opened.user.into()),
+        cookie,
+    ))
 }
 
 async fn reauthenticate(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use poem::{
-    Endpoint, EndpointExt, IntoEndpoint, Request, Response,
+    Endpoint, EndpointExt, Request, Response,
     endpoint::{BoxEndpoint, StaticFileEndpoint},
     error::ResponseError,
     http::{HeaderValue, Method, header},
@@ -18,27 +18,24 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Routes API paths to `api` and everything else to the SPA in `dir`, if one is configured.
-pub fn api_with_spa<A>(api: A, dir: Option<PathBuf>) -> BoxEndpoint<'static, Response>
-where
-    A: IntoEndpoint,
-    A::Endpoint: 'static,
-{
-    let api = api.into_endpoint().map_to_response().boxed();
-    let Some(dir) = dir else {
-        return api;
-    };
+/// The SPA in `dir`: its files, and `index.html` for its client-side routes. The app sends it
+/// only paths that are not the API's ([`is_api_path`]), so it never answers for one.
+pub fn spa(dir: PathBuf) -> BoxEndpoint<'static, Response> {
     // Canonical, so that what a request resolves to can be compared with it.
     let root = dir.canonicalize().unwrap_or(dir);
-    ApiOrSpa { api, root }.boxed()
+    SpaFiles { root }.boxed()
+}
+
+/// Whether a request for `path` goes to the SPA (when there is one) rather than the API.
+pub fn serves(path: &str) -> bool {
+    !is_api_path(path)
 }
 
 /// Vite puts content-hashed files under `/assets/`: a new build has new names, so they may be
 /// cached for a year. Everything else (index.html) is revalidated on every load.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-struct ApiOrSpa {
-    api: BoxEndpoint<'static, Response>,
+struct SpaFiles {
     root: PathBuf,
 }
 
@@ -79,14 +76,11 @@ fn resolve(root: &Path, path: &str) -> Resolved {
     }
 }
 
-impl Endpoint for ApiOrSpa {
+impl Endpoint for SpaFiles {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let path = req.uri().path().to_owned();
-        if is_api_path(&path) {
-            return self.api.call(req).await;
-        }
         // Files answer GET only; hyper drops the body of a HEAD answer.
         match *req.method() {
             Method::GET => {}

@@ -16,7 +16,9 @@ pub struct User {
     pub email_verified: bool,
     pub first_name: String,
     pub last_name: String,
+    #[serde(serialize_with = "crate::http::json::rfc3339")]
     pub date_joined: DateTime<Utc>,
+    #[serde(serialize_with = "crate::http::json::rfc3339_opt")]
     pub last_login: Option<DateTime<Utc>>,
     /// Permission names; a change applies to the very next request of every session.
     pub roles: Vec<String>,
@@ -38,6 +40,22 @@ impl Example for User {
     }
 }
 
+impl From<&user::Model> for User {
+    fn from(m: &user::Model) -> Self {
+        User {
+            id: m.id,
+            username: m.username.clone(),
+            email_verified: m.email_verified_at.is_some(),
+            email: m.email.clone(),
+            first_name: m.first_name.clone(),
+            last_name: m.last_name.clone(),
+            date_joined: m.date_joined,
+            last_login: m.last_login,
+            roles: m.roles.0.clone(),
+        }
+    }
+}
+
 impl From<user::Model> for User {
     fn from(m: user::Model) -> Self {
         User {
@@ -51,5 +69,27 @@ impl From<user::Model> for User {
             last_login: m.last_login,
             roles: m.roles.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::http::json::tests::same_json_as_poem_openapi;
+
+    #[tokio::test]
+    async fn a_user_reads_the_same_as_poem_openapi_writes_it() {
+        same_json_as_poem_openapi(User::example()).await;
+        same_json_as_poem_openapi(User {
+            username: "zo\u{eb} \"the\" <admin>\n\t\u{1}".into(),
+            first_name: String::new(),
+            date_joined: Utc.timestamp_opt(1_764_509_065, 435_072_001).unwrap(),
+            last_login: None,
+            roles: vec![],
+            ..User::example()
+        })
+        .await;
     }
 }

@@ -13,7 +13,6 @@ use tracing_subscriber::{
 };
 
 use clap::ValueEnum;
-use tracing_subscriber::field::MakeExt;
 
 const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn";
 
@@ -57,14 +56,12 @@ where
     }
     // A second init (tests start several apps in one process) keeps the first subscriber.
     let _ = match format {
-        // Fields as `name=value` (strings quoted and escaped, as by default) through a plain
-        // closure: the default visitor styles each name through `nu_ansi_term` even with
-        // colours off, a fifth of a request line's cost.
+        // Fields as `name=value`, strings quoted and escaped as by default (see PlainFields).
         LogFormat::Text => install!(
             fmt::layer()
                 .with_timer(SecondCache)
                 .with_ansi(ansi)
-                .fmt_fields(plain_fields())
+                .fmt_fields(PlainFields)
                 .with_writer(writer)
         ),
         // The current span only, not the list of every span above it too: the request's
@@ -98,20 +95,81 @@ fn traced(meta: &tracing::Metadata<'_>) -> bool {
 }
 
 /// How text lines write fields: the message bare, every other field `name=value`, with the
-/// value's `Debug` (so strings are quoted and their control characters escaped).
-fn plain_fields() -> impl for<'w> fmt::FormatFields<'w> + Send + Sync + 'static {
-    fmt::format::debug_fn(
-        |w: &mut fmt::format::Writer<'_>,
-         field: &tracing::field::Field,
-         value: &dyn std::fmt::Debug| {
-            if field.name() == "message" {
-                write!(w, "{value:?}")
-            } else {
-                write!(w, "{field}={value:?}")
+/// value's `Debug` (so strings are quoted and their control characters escaped), separated by
+/// spaces. Not tracing-subscriber's default visitor, which styles each name through
+/// `nu_ansi_term` even with colours off; and a string of plain printable ASCII (a path, a
+/// request id, an event name: nearly every one) is written as it is, quoted, rather than
+/// through `str`'s `Debug`, which looks up every character in Unicode's tables. The line is
+/// the same either way (`plain_fields_write_what_debug_writes`).
+struct PlainFields;
+
+impl<'w> fmt::FormatFields<'w> for PlainFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            seen: false,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'w> {
+    writer: fmt::format::Writer<'w>,
+    seen: bool,
+    result: std::fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    fn write(&mut self, field: &tracing::field::Field, value: Value<'_>) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            if std::mem::replace(&mut self.seen, true) {
+                self.writer.write_char(' ')?;
             }
-        },
-    )
-    .delimited(" ")
+            if field.name() != "message" {
+                write!(self.writer, "{field}=")?;
+            }
+            match value {
+                Value::Str(v) if needs_no_escape(v) => {
+                    self.writer.write_char('"')?;
+                    self.writer.write_str(v)?;
+                    self.writer.write_char('"')
+                }
+                Value::Str(v) => write!(self.writer, "{v:?}"),
+                Value::Debug(v) => write!(self.writer, "{v:?}"),
+            }
+        })();
+    }
+}
+
+/// Whether `str`'s `Debug` would write `v` unchanged between its quotes: printable ASCII but
+/// the quote and the backslash.
+fn needs_no_escape(v: &str) -> bool {
+    v.bytes()
+        .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
+}
+
+enum Value<'a> {
+    Str(&'a str),
+    Debug(&'a dyn std::fmt::Debug),
+}
+
+impl tracing::field::Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.write(field, Value::Str(value));
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.write(field, Value::Debug(value));
+    }
 }
 
 /// The timestamp of a log line as tracing-subscriber's default writes it (RFC 3339, UTC, to the
@@ -190,6 +248,81 @@ mod tests {
         fmt::time::FormatTime::format_time(&SecondCache, &mut fmt::format::Writer::new(&mut out))
             .expect("formats");
         out
+    }
+
+    /// Lines from a text subscriber with `fields`, logging strings that need no escaping and
+    /// strings that do, in events and in a span.
+    fn lines_with<F>(fields: F) -> String
+    where
+        F: for<'w> fmt::FormatFields<'w> + Send + Sync + 'static,
+    {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .without_time()
+            .with_ansi(false)
+            .fmt_fields(fields)
+            .with_writer(move || SharedVec(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "00-4bf9_ABC~!#");
+            let _entered = span.enter();
+            for s in [
+                "/api/me",
+                "",
+                "with \"quotes\" and \\ backslash",
+                "tab\there\r\nnew line",
+                "caf\u{e9} \u{301}\u{200b}",
+                "\u{1b}[31mred",
+                "it's",
+            ] {
+                tracing::info!(
+                    path = s,
+                    status = 200u16,
+                    latency_ms = 0.25,
+                    ok = true,
+                    "request finished"
+                );
+                tracing::info!(message = s, other = ?s);
+            }
+        });
+        let bytes = out.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
+    #[derive(Clone)]
+    struct SharedVec(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SharedVec {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plain_fields_write_what_debug_writes() {
+        use tracing_subscriber::field::MakeExt;
+        // What the text format wrote before PlainFields: each value's Debug.
+        let debug = fmt::format::debug_fn(
+            |w: &mut fmt::format::Writer<'_>,
+             field: &tracing::field::Field,
+             value: &dyn std::fmt::Debug| {
+                if field.name() == "message" {
+                    write!(w, "{value:?}")
+                } else {
+                    write!(w, "{field}={value:?}")
+                }
+            },
+        )
+        .delimited(" ");
+        let expected = lines_with(debug);
+        assert_eq!(expected.lines().count(), 14, "{expected}");
+        assert_eq!(lines_with(PlainFields), expected);
     }
 
     #[test]

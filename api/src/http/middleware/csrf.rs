@@ -170,13 +170,30 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        let (cors_origin, refusal) = self.policy.admit(&req);
+        let mut resp = match refusal {
+            Some(refusal) => refusal,
+            None => self.inner.get_response(req).await,
+        };
+        self.policy.finish(&mut resp, cors_origin);
+        Ok(resp)
+    }
+}
+
+/// A trusted origin's `Access-Control-Allow-Origin`, if the request came from one.
+pub type CorsOrigin = Option<HeaderValue>;
+
+impl CrossOrigin {
+    /// What the policy says before the request is handled: the trusted origin it came from,
+    /// if any, and the answer in its place if the policy gives one (a CORS preflight's, or a
+    /// refused cross-site request's 403).
+    pub fn admit(&self, req: &Request) -> (CorsOrigin, Option<Response>) {
         let cors_origin = self
-            .policy
             .trusted_origin(req.headers())
             .and_then(|o| HeaderValue::from_str(o).ok());
         let preflight = req.method() == Method::OPTIONS
             && req.headers().contains_key("access-control-request-method");
-        let mut resp = if preflight && cors_origin.is_some() {
+        if preflight && cors_origin.is_some() {
             let mut r = StatusCode::NO_CONTENT.into_response();
             let h = r.headers_mut();
             h.insert(
@@ -188,18 +205,23 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
                 HeaderValue::from_static("authorization, content-type"),
             );
             h.insert("access-control-max-age", HeaderValue::from_static("600"));
-            r
-        } else if !self.policy.allows(&req) {
+            (cors_origin, Some(r))
+        } else if !self.allows(req) {
             tracing::info!(
                 target: "audit",
                 event = "csrf_rejected",
                 method = %req.method(),
                 path = req.uri().path()
             );
-            ApiError::CsrfRejected.as_response()
+            (cors_origin, Some(ApiError::CsrfRejected.as_response()))
         } else {
-            self.inner.get_response(req).await
-        };
+            (cors_origin, None)
+        }
+    }
+
+    /// What every answer gets, whoever gave it: the CORS headers for a trusted origin, and
+    /// `Vary: Origin`.
+    pub fn finish(&self, resp: &mut Response, cors_origin: CorsOrigin) {
         let h = resp.headers_mut();
         if let Some(origin) = cors_origin {
             // Exactly the caller's origin, never `*`: browsers refuse `*` with credentials.
@@ -214,7 +236,6 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
             );
         }
         h.append(header::VARY, HeaderValue::from_static("Origin"));
-        Ok(resp)
     }
 }
 

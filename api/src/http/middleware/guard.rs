@@ -1,34 +1,75 @@
-//! The checks between the cross-site policy and the handlers, in one layer: one future and no
-//! reference count per request, where a closure layer each cost both.
+//! The checks between the edge of a request (`request_span`) and the routes, in one layer:
+//! one small future and no box per request, where a layer each (the cross-site policy, the
+//! outage check, the body limits, the state handed to the handlers) cost a future, a box, and
+//! a copy of the request moved from one to the next.
 
-use poem::{Endpoint, Request, Response};
+use std::future::{Future, ready};
 
-use crate::{
-    http::middleware::{
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Either},
+};
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::http::{
+    middleware::{
         fail_fast::refuse_while_db_down,
-        limits::{BodyLimits, limit_body},
+        limits::{BodyLimits, limit_body, nothing_to_limit},
     },
-    sessions::cache::DbHealth,
+    state::AppState,
 };
 
-/// While the database is known down, API calls answer 503 (`fail_fast`); then the body is
-/// read within its limits (`limits`). In that order: a 503 needs no body.
+/// In this order: the cross-site policy (`csrf`: a preflight's answer, or 403 for a refused
+/// cross-site request; its CORS headers on every answer), then while the database is known down
+/// API calls answer 503 (`fail_fast`), then the body is read within its limits (`limits`), then
+/// the handlers get the state (`Data<&AppState>`). A 503 needs no body, and a refused
+/// cross-site request neither.
 pub struct Guard<E> {
     pub inner: E,
+    pub state: AppState,
     pub limits: BodyLimits,
-    pub health: DbHealth,
+}
+
+impl<E: Endpoint> Guard<E> {
+    /// The handler's answer, errors as responses.
+    async fn handle(&self, mut req: Request) -> Response {
+        if let Some(refusal) = limit_body(&mut req, self.limits).await {
+            return refusal;
+        }
+        self.pass(req).await
+    }
+
+    fn pass(&self, mut req: Request) -> impl Future<Output = Response> + Send + '_ {
+        req.extensions_mut().insert(self.state.clone());
+        self.inner.call(req).map(|r| match r {
+            Ok(resp) => resp.into_response(),
+            Err(e) => e.into_response(),
+        })
+    }
 }
 
 impl<E: Endpoint> Endpoint for Guard<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if let Some(refusal) = refuse_while_db_down(&req, &self.health) {
-            return Ok(refusal);
-        }
-        if let Some(refusal) = limit_body(&mut req, self.limits).await {
-            return Ok(refusal);
-        }
-        Ok(self.inner.get_response(req).await)
+    /// Not an `async fn` (see `Operations::call`): what every request needs is done here, and
+    /// the future handed back is the handler's with the CORS headers added after it. Only a
+    /// request that may have a body gets a boxed future of its own for reading it (a body read
+    /// under a timeout takes kilobytes of state, which a GET should not carry).
+    fn call(&self, req: Request) -> impl Future<Output = poem::Result<Response>> + Send {
+        let policy = &self.state.cross_origin;
+        let (cors_origin, refusal) = policy.admit(&req);
+        let refusal = refusal.or_else(|| refuse_while_db_down(&req, &self.state.health));
+        let answer = match refusal {
+            Some(refusal) => Either::Left(ready(refusal)),
+            None if nothing_to_limit(&req) => Either::Right(Either::Left(self.pass(req))),
+            None => {
+                let boxed: BoxFuture<'_, Response> = Box::pin(self.handle(req));
+                Either::Right(Either::Right(boxed))
+            }
+        };
+        answer.map(move |mut resp| {
+            policy.finish(&mut resp, cors_origin);
+            Ok(resp)
+        })
     }
 }

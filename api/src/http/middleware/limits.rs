@@ -45,6 +45,15 @@ pub async fn limit_body(req: &mut Request, limits: BodyLimits) -> Option<Respons
     None
 }
 
+/// Whether [`limit_body`] would have nothing to do: no body declared, on a GET or with
+/// `Content-Length: 0`. Such a request skips it (and the state of its read).
+pub fn nothing_to_limit(req: &Request) -> bool {
+    match req.headers().get(header::CONTENT_LENGTH) {
+        Some(v) => v.as_bytes() == b"0",
+        None => req.method() == poem::http::Method::GET,
+    }
+}
+
 /// Whether the request's headers add up to more than [`MAX_HEADER_BYTES`]: then it is
 /// answered 431 by the edge of every request (`request_span`).
 pub fn headers_too_large(req: &Request) -> bool {
