@@ -59,8 +59,8 @@ where
         // Fields as `name=value`, strings quoted and escaped as by default (see PlainFields).
         LogFormat::Text => install!(
             fmt::layer()
-                .with_timer(SecondCache)
                 .with_ansi(ansi)
+                .event_format(TextLine::default())
                 .fmt_fields(PlainFields)
                 .with_writer(writer)
         ),
@@ -135,7 +135,8 @@ impl PlainVisitor<'_> {
                 self.writer.write_char(' ')?;
             }
             if field.name() != "message" {
-                write!(self.writer, "{field}=")?;
+                self.writer.write_str(field.name())?;
+                self.writer.write_char('=')?;
             }
             match value {
                 Value::Str(v) if needs_no_escape(v) => {
@@ -144,6 +145,7 @@ impl PlainVisitor<'_> {
                     self.writer.write_char('"')
                 }
                 Value::Str(v) => write!(self.writer, "{v:?}"),
+                Value::Int(v) => self.writer.write_str(itoa(v, &mut [0; 20])),
                 Value::Debug(v) => write!(self.writer, "{v:?}"),
             }
         })();
@@ -159,6 +161,8 @@ fn needs_no_escape(v: &str) -> bool {
 
 enum Value<'a> {
     Str(&'a str),
+    /// Written as its `Debug` writes it: the decimal digits.
+    Int(u64),
     Debug(&'a dyn std::fmt::Debug),
 }
 
@@ -167,8 +171,90 @@ impl tracing::field::Visit for PlainVisitor<'_> {
         self.write(field, Value::Str(value));
     }
 
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.write(field, Value::Int(value));
+    }
+
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
         self.write(field, Value::Debug(value));
+    }
+}
+
+/// `n` in decimal, in `buf`.
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
+}
+
+/// A text line as tracing-subscriber's default format writes it, without colours:
+/// `2026-11-30T16:41:08.123456Z  INFO request{request_id="..."}: spa_auth::x: message a=1`.
+/// Written piece by piece with `write_str` rather than through `fmt` with a padded level and
+/// `nu_ansi_term` styles painted even with colours off, which cost as much as the rest of the
+/// line. Colours (a terminal), and events that came through the `log` crate (whose target
+/// tracing-subscriber reads from the record), go to the default format itself
+/// (`text_lines_read_as_the_default_format_writes_them`).
+struct TextLine {
+    full: fmt::format::Format<fmt::format::Full, SecondCache>,
+}
+
+impl Default for TextLine {
+    fn default() -> Self {
+        TextLine {
+            full: fmt::format().with_timer(SecondCache),
+        }
+    }
+}
+
+impl<S, N> fmt::FormatEvent<S, N> for TextLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &fmt::FmtContext<'_, S, N>,
+        mut writer: fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        if writer.has_ansi_escapes() || meta.target() == "log" {
+            return self.full.format_event(ctx, writer, event);
+        }
+        fmt::time::FormatTime::format_time(&SecondCache, &mut writer)?;
+        writer.write_str(match *meta.level() {
+            tracing::Level::TRACE => " TRACE ",
+            tracing::Level::DEBUG => " DEBUG ",
+            tracing::Level::INFO => "  INFO ",
+            tracing::Level::WARN => "  WARN ",
+            tracing::Level::ERROR => " ERROR ",
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                let ext = span.extensions();
+                if let Some(fields) = ext.get::<fmt::FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    writer.write_char('{')?;
+                    writer.write_str(fields)?;
+                    writer.write_char('}')?;
+                }
+                writer.write_char(':')?;
+            }
+            writer.write_char(' ')?;
+        }
+        writer.write_str(meta.target())?;
+        writer.write_str(": ")?;
+        fmt::FormatFields::format_fields(ctx, writer.by_ref(), event)?;
+        writer.write_char('\n')
     }
 }
 
@@ -284,6 +370,7 @@ mod tests {
                     "request finished"
                 );
                 tracing::info!(message = s, other = ?s);
+                tracing::info!(zero = 0u64, big = u64::MAX, small = 7u8, negative = -3i64);
             }
         });
         let bytes = out.lock().expect("not poisoned").clone();
@@ -321,8 +408,54 @@ mod tests {
         )
         .delimited(" ");
         let expected = lines_with(debug);
-        assert_eq!(expected.lines().count(), 14, "{expected}");
+        assert_eq!(expected.lines().count(), 21, "{expected}");
         assert_eq!(lines_with(PlainFields), expected);
+    }
+
+    /// Lines that `format` writes, timestamps cut off, for events at every level, with and
+    /// without spans (nested, with fields and without) and with another target.
+    fn text_lines<E>(format: E) -> Vec<String>
+    where
+        E: fmt::FormatEvent<tracing_subscriber::Registry, PlainFields> + Send + Sync + 'static,
+    {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .fmt_fields(PlainFields)
+            .event_format(format)
+            .with_writer(move || SharedVec(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(path = "/healthz", status = 200u16, "request finished");
+            let outer = tracing::info_span!("request", request_id = "abc");
+            let _outer = outer.enter();
+            tracing::warn!(target: "audit", event = "login_failed", "x");
+            let inner = tracing::debug_span!("password_hash");
+            let _inner = inner.enter();
+            tracing::error!(error = "boom \"quoted\"");
+            tracing::debug!("bare message");
+            tracing::trace!(n = 1);
+        });
+        let bytes = out.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8")
+            .lines()
+            .map(|l| {
+                l.get("2026-11-30T13:24:25.435072Z".len()..)
+                    .unwrap_or(l)
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_lines_read_as_the_default_format_writes_them() {
+        let ours = text_lines(TextLine::default());
+        let default = text_lines(fmt::format().with_timer(SecondCache));
+        assert_eq!(ours.len(), 5, "{ours:?}");
+        assert_eq!(ours, default);
     }
 
     #[test]
