@@ -122,3 +122,19 @@ db_test!(
         assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "not_authenticated"));
     }
 );
+
+db_test!(
+    async fn the_served_spec_is_byte_for_byte_the_committed_file(db) {
+        let app = spawn_app(db).await;
+        let resp = app.send(Method::GET, "/openapi.json", None, &[]).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let served = resp.text().await.expect("a body");
+        // Not assert_eq!: a failure would print two 200 KB documents.
+        assert!(
+            served == include_str!("../../openapi/openapi.json"),
+            "/openapi.json differs from openapi/openapi.json ({} bytes served, {} committed)",
+            served.len(),
+            include_str!("../../openapi/openapi.json").len()
+        );
+    }
+);

@@ -216,7 +216,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Config(ConfigCommand::Check(check)) => config_check(&check),
         Command::Openapi => {
-            println!("{}", crate::http::app::openapi_json());
+            print!("{}", crate::http::app::openapi_json());
             Ok(())
         }
         Command::Import(ImportCommand::Django { from, dry_run, db }) => {

@@ -36,9 +36,12 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
     )
 }
 
-/// The spec as `spa-auth openapi` prints it and `openapi/openapi.json` holds it.
+/// The spec as `spa-auth openapi` prints it, `openapi/openapi.json` holds it and
+/// `/openapi.json` serves it: the same bytes, ending in a newline as a text file does.
 pub fn openapi_json() -> String {
-    crate::http::spec::finish(openapi_service().spec())
+    let mut spec = crate::http::spec::finish(openapi_service().spec());
+    spec.push('\n');
+    spec
 }
 
 /// The whole HTTP application for a given state.
