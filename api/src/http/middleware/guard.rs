@@ -14,7 +14,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use crate::http::{
     middleware::{
         fail_fast::refuse_while_db_down,
-        limits::{BodyLimits, limit_body, nothing_to_limit},
+        limits::{BodyCheck, BodyLimits, check_body, read_body},
     },
     state::AppState,
 };
@@ -31,14 +31,15 @@ pub struct Guard<E> {
 }
 
 impl<E: Endpoint> Guard<E> {
-    /// The handler's answer, errors as responses.
-    async fn handle(&self, mut req: Request) -> Response {
-        if let Some(refusal) = limit_body(&mut req, self.limits).await {
+    /// The body read within its limits, then the handler's answer.
+    async fn read_then_pass(&self, mut req: Request) -> Response {
+        if let Some(refusal) = read_body(&mut req, self.limits).await {
             return refusal;
         }
         self.pass(req).await
     }
 
+    /// The handler's answer, errors as responses.
     fn pass(&self, mut req: Request) -> impl Future<Output = Response> + Send + '_ {
         req.extensions_mut().insert(self.state.clone());
         self.inner.call(req).map(|r| match r {
@@ -59,11 +60,17 @@ impl<E: Endpoint> Endpoint for Guard<E> {
         let policy = &self.state.cross_origin;
         let (cors_origin, refusal) = policy.admit(&req);
         let refusal = refusal.or_else(|| refuse_while_db_down(&req, &self.state.health));
-        let answer = match refusal {
-            Some(refusal) => Either::Left(ready(refusal)),
-            None if nothing_to_limit(&req) => Either::Right(Either::Left(self.pass(req))),
-            None => {
-                let boxed: BoxFuture<'_, Response> = Box::pin(self.handle(req));
+        let body = match refusal {
+            Some(refusal) => BodyCheck::Refuse(refusal),
+            None => check_body(&req, self.limits),
+        };
+        // A refusal by the policy or the outage check, or by the declared length, alike: no
+        // body is read for any of them.
+        let answer = match body {
+            BodyCheck::Refuse(refusal) => Either::Left(ready(refusal)),
+            BodyCheck::Nothing => Either::Right(Either::Left(self.pass(req))),
+            BodyCheck::Read => {
+                let boxed: BoxFuture<'_, Response> = Box::pin(self.read_then_pass(req));
                 Either::Right(Either::Right(boxed))
             }
         };

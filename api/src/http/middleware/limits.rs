@@ -17,40 +17,51 @@ pub struct BodyLimits {
     pub timeout: Duration,
 }
 
-/// Reads the body up front, within a size and a time limit, so that neither a huge nor a
-/// trickling body ties up a handler. The refusal, if the body breaks a limit.
-pub async fn limit_body(req: &mut Request, limits: BodyLimits) -> Option<Response> {
+/// What the body limits ask of a request, decided from its head alone.
+pub enum BodyCheck {
+    /// No body to read: a GET, or `Content-Length: 0`.
+    Nothing,
+    /// The declared length is over the limit, or (from [`read_body`]) the body broke one.
+    Refuse(Response),
+    /// A body may follow: [`read_body`] reads it.
+    Read,
+}
+
+/// Decides from the head what the body needs. Separate from reading it so that a request
+/// without a body never builds the state of a read under a timeout (kilobytes, see
+/// `guard`).
+pub fn check_body(req: &Request, limits: BodyLimits) -> BodyCheck {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_bytes as u64) {
-        return Some(ApiError::PayloadTooLarge.as_response());
+        BodyCheck::Refuse(ApiError::PayloadTooLarge.as_response())
+    } else if declared != Some(0) && req.method() != poem::http::Method::GET {
+        BodyCheck::Read
+    } else {
+        BodyCheck::Nothing
     }
-    if declared != Some(0) && req.method() != poem::http::Method::GET {
-        let body = req.take_body();
-        match tokio::time::timeout(limits.timeout, body.into_bytes_limit(limits.max_bytes)).await {
-            Err(_) => return Some(ApiError::RequestTimeout.as_response()),
-            Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
-                return Some(ApiError::PayloadTooLarge.as_response());
-            }
-            Ok(Err(e)) => {
-                let msg = format!("reading the body: {e}");
-                return Some(ApiError::BadRequest(msg).as_response());
-            }
-            Ok(Ok(bytes)) => req.set_body(bytes),
-        }
-    }
-    None
 }
 
-/// Whether [`limit_body`] would have nothing to do: no body declared, on a GET or with
-/// `Content-Length: 0`. Such a request skips it (and the state of its read).
-pub fn nothing_to_limit(req: &Request) -> bool {
-    match req.headers().get(header::CONTENT_LENGTH) {
-        Some(v) => v.as_bytes() == b"0",
-        None => req.method() == poem::http::Method::GET,
+/// Reads the body up front, within a size and a time limit, so that neither a huge nor a
+/// trickling body ties up a handler. The refusal, if the body breaks a limit.
+pub async fn read_body(req: &mut Request, limits: BodyLimits) -> Option<Response> {
+    let body = req.take_body();
+    match tokio::time::timeout(limits.timeout, body.into_bytes_limit(limits.max_bytes)).await {
+        Err(_) => Some(ApiError::RequestTimeout.as_response()),
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => {
+            Some(ApiError::PayloadTooLarge.as_response())
+        }
+        Ok(Err(e)) => {
+            let msg = format!("reading the body: {e}");
+            Some(ApiError::BadRequest(msg).as_response())
+        }
+        Ok(Ok(bytes)) => {
+            req.set_body(bytes);
+            None
+        }
     }
 }
 
