@@ -1,6 +1,5 @@
 //! Logging in and out, and who is logged in.
 
-use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, OpenApi, param::Query, payload::Json};
 
@@ -9,6 +8,7 @@ use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
     http::extractors::{AnySessionAuth, BasicAuth, SessionAuth, session_token},
+    http::json::DirectJson,
     http::state::AppState,
     sessions::{Reason, Which},
 };

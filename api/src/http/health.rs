@@ -4,11 +4,10 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use crate::http::json::DirectJson;
-
 use super::Tag;
 use crate::{
     http::errors::{ApiError, ErrorBody, ErrorCode, api_errors},
+    http::json::DirectJson,
     http::state::AppState,
 };
 

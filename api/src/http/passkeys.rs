@@ -2,7 +2,6 @@
 //! Using one as the second step or to re-authenticate goes through the second-factor
 //! operations, with the options from `passkeyProofOptions`.
 
-use crate::http::json::DirectJson;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +17,7 @@ use super::{SessionError, Tag, Text, User, client_info};
 use crate::{
     http::errors::{ApiError, api_errors},
     http::extractors::{AnySessionAuth, SessionAuth, session_token},
+    http::json::DirectJson,
     http::state::AppState,
     passkeys::{self, Answer},
 };

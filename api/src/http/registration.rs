@@ -1,7 +1,6 @@
 //! Accounts people run themselves: sign-up, proving an address, resetting a forgotten
 //! password. The flows are in `accounts`; this declares them and translates.
 
-use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
@@ -9,6 +8,7 @@ use super::{Tag, Text, User, client_info};
 use crate::{
     accounts::{self, signup::SignupRequest},
     http::errors::{ApiError, api_errors},
+    http::json::DirectJson,
     http::state::AppState,
     passwords::Password,
 };

@@ -1,6 +1,5 @@
 //! Second factors: the second step of a login, TOTP, recovery codes and re-authentication.
 
-use crate::http::json::DirectJson;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
@@ -8,6 +7,7 @@ use super::{Tag, Text, User, client_info, passkeys::PasskeyAnswer};
 use crate::{
     http::errors::{ApiError, api_errors},
     http::extractors::{PendingAuth, SessionAuth},
+    http::json::DirectJson,
     http::state::AppState,
     passwords::Password,
     second_factor::{self, Proof},

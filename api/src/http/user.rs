@@ -58,17 +58,7 @@ impl From<&user::Model> for User {
 
 impl From<user::Model> for User {
     fn from(m: user::Model) -> Self {
-        User {
-            id: m.id,
-            username: m.username,
-            email_verified: m.email_verified_at.is_some(),
-            email: m.email,
-            first_name: m.first_name,
-            last_name: m.last_name,
-            date_joined: m.date_joined,
-            last_login: m.last_login,
-            roles: m.roles.0,
-        }
+        User::from(&m)
     }
 }
 
