@@ -336,21 +336,32 @@ mod tests {
         out
     }
 
+    /// What a subscriber built by `build` (given the sink to write to) writes while `log` runs.
+    fn captured<S>(build: impl FnOnce(SharedVec) -> S, log: impl FnOnce()) -> String
+    where
+        S: tracing::Subscriber + Send + Sync + 'static,
+    {
+        let sink = SharedVec(std::sync::Arc::default());
+        tracing::subscriber::with_default(build(sink.clone()), log);
+        let bytes = sink.0.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
     /// Lines from a text subscriber with `fields`, logging strings that need no escaping and
     /// strings that do, in events and in a span.
     fn lines_with<F>(fields: F) -> String
     where
         F: for<'w> fmt::FormatFields<'w> + Send + Sync + 'static,
     {
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .without_time()
-            .with_ansi(false)
-            .fmt_fields(fields)
-            .with_writer(move || SharedVec(sink.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let build = |sink: SharedVec| {
+            tracing_subscriber::fmt()
+                .without_time()
+                .with_ansi(false)
+                .fmt_fields(fields)
+                .with_writer(move || sink.clone())
+                .finish()
+        };
+        captured(build, || {
             let span = tracing::info_span!("request", request_id = "00-4bf9_ABC~!#");
             let _entered = span.enter();
             for s in [
@@ -372,9 +383,7 @@ mod tests {
                 tracing::info!(message = s, other = ?s);
                 tracing::info!(zero = 0u64, big = u64::MAX, small = 7u8, negative = -3i64);
             }
-        });
-        let bytes = out.lock().expect("not poisoned").clone();
-        String::from_utf8(bytes).expect("UTF-8")
+        })
     }
 
     #[derive(Clone)]
@@ -418,16 +427,16 @@ mod tests {
     where
         E: fmt::FormatEvent<tracing_subscriber::Registry, PlainFields> + Send + Sync + 'static,
     {
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = out.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .fmt_fields(PlainFields)
-            .event_format(format)
-            .with_writer(move || SharedVec(sink.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let build = |sink: SharedVec| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .fmt_fields(PlainFields)
+                .event_format(format)
+                .with_writer(move || sink.clone())
+                .finish()
+        };
+        let out = captured(build, || {
             tracing::info!(path = "/healthz", status = 200u16, "request finished");
             let outer = tracing::info_span!("request", request_id = "abc");
             let _outer = outer.enter();
@@ -438,10 +447,7 @@ mod tests {
             tracing::debug!("bare message");
             tracing::trace!(n = 1);
         });
-        let bytes = out.lock().expect("not poisoned").clone();
-        String::from_utf8(bytes)
-            .expect("UTF-8")
-            .lines()
+        out.lines()
             .map(|l| {
                 l.get("2026-11-30T13:24:25.435072Z".len()..)
                     .unwrap_or(l)
