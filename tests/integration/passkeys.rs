@@ -493,3 +493,46 @@ db_test!(
         assert_eq!(resp.status(), StatusCode::ACCEPTED);
     }
 );
+
+db_test!(
+    async fn a_burst_of_parallel_passkey_guesses_is_held_to_the_account_limit(db) {
+        // Passkey attempts end in the same settle as password ones, behind the same throttle
+        // reservation: racing forged answers get exactly as many evaluations as the limit.
+        let app = passkey_app(db, &["--throttle-per-account", "3"]).await;
+        let (_, mut key) = alice_with_passkey(&app).await;
+        let mut forged = SoftPasskey::new();
+        forged.credential_id = key.credential_id.clone();
+        let mut bodies = Vec::new();
+        for _ in 0..20 {
+            let (ceremony_id, options) =
+                app.passkey_options("/api/auth/passkey/options", None).await;
+            let mut answer = forged.get(&options);
+            answer["response"]["userHandle"] = key.get(&options)["response"]["userHandle"].clone();
+            bodies.push(json!({ "ceremony_id": ceremony_id, "credential": answer }));
+        }
+        let url = app.url("/api/auth/passkey/login");
+        let handles: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (client, url) = (app.client.clone(), url.clone());
+                tokio::spawn(async move {
+                    let resp = client.post(url).json(&body).send().await;
+                    resp.expect("passkey login request failed").status()
+                })
+            })
+            .collect();
+        let (mut evaluated, mut refused) = (0, 0);
+        for h in handles {
+            match h.await.expect("a login task panicked") {
+                StatusCode::UNAUTHORIZED => evaluated += 1,
+                StatusCode::TOO_MANY_REQUESTS => refused += 1,
+                other => panic!("a parallel passkey guess answered {other}"),
+            }
+        }
+        assert_eq!((evaluated, refused), (3, 17), "(401s, 429s) of 20 parallel guesses");
+        // The right passkey now waits too, as the right password would.
+        let body = app.passkey_login_body(&mut key).await;
+        let resp = app.passkey_login(&body).await;
+        assert_error(resp, StatusCode::TOO_MANY_REQUESTS, "too_many_requests").await;
+    }
+);
