@@ -8,7 +8,7 @@ use crate::{
     authentication,
     http::errors::{ApiError, api_errors},
     http::extractors::{AnySessionAuth, BasicAuth, SessionAuth, session_token},
-    http::json::DirectJson,
+    http::json::{DirectJson, Rendered},
     http::state::AppState,
     sessions::{Reason, Which},
 };
@@ -57,7 +57,7 @@ pub enum MeOk {
     /// The logged-in user.
     #[oai(status = 200)]
     Ok(
-        DirectJson<User>,
+        Rendered<User>,
         /// Sent when this request extended the session's idle lifetime.
         #[oai(header = "Set-Cookie")]
         Option<String>,
@@ -119,7 +119,9 @@ impl AuthApi {
     async fn me(&self, state: Data<&AppState>, auth: SessionAuth) -> Result<MeOk, SessionError> {
         let SessionAuth { current, token } = auth;
         let cookie = state.sessions.renewal_cookie(&current, &token);
-        Ok(MeOk::Ok(DirectJson(User::from(&*current.user)), cookie))
+        let body = crate::http::user::rendered(&current.user)
+            .ok_or_else(|| ApiError::Internal("the user did not serialize".into()))?;
+        Ok(MeOk::Ok(body, cookie))
     }
 
     /// Log out

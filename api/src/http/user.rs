@@ -1,9 +1,13 @@
 //! The user as the API shows it.
 
+use std::sync::{Arc, LazyLock};
+
 use chrono::{DateTime, Utc};
 use entity::user;
 use poem_openapi::{Object, types::Example};
 use uuid::Uuid;
+
+use crate::http::json::Rendered;
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -62,12 +66,37 @@ impl From<user::Model> for User {
     }
 }
 
+/// How many users' bodies [`rendered`] remembers: beyond that, the coldest are written again
+/// when next asked for.
+const REMEMBERED: usize = 4096;
+
+/// Each recently seen user's body, with the user it was written from.
+type Bodies = quick_cache::sync::Cache<Uuid, (Arc<user::Model>, Rendered<User>)>;
+
+/// `user` as the API shows it, written as JSON once per version of the user rather than on
+/// every `/api/me`: what a cached `/api/me` spent most on was turning the same user into the
+/// same bytes (six strings copied into a [`User`], fourteen escaped, two timestamps). The body
+/// is a function of the user's row alone, and is reused only for a row equal to the one it
+/// was written from (`Eq` on the whole model), so any change to the user (a new name, a role, a
+/// verified address, a login) writes it afresh; nothing about invalidation depends on it.
+pub fn rendered(user: &Arc<user::Model>) -> Option<Rendered<User>> {
+    static BODIES: LazyLock<Bodies> = LazyLock::new(|| Bodies::new(REMEMBERED));
+    if let Some((seen, body)) = BODIES.get(&user.id)
+        && (Arc::ptr_eq(&seen, user) || seen == *user)
+    {
+        return Some(body);
+    }
+    let body = Rendered::new(&User::from(&**user))?;
+    BODIES.insert(user.id, (user.clone(), body.clone()));
+    Some(body)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::http::json::tests::same_json_as_poem_openapi;
+    use crate::http::json::{DirectJson, tests::same_json_as_poem_openapi};
 
     #[tokio::test]
     async fn a_user_reads_the_same_as_poem_openapi_writes_it() {
@@ -81,5 +110,64 @@ mod tests {
             ..User::example()
         })
         .await;
+    }
+
+    async fn body(resp: impl poem::IntoResponse) -> (String, Vec<u8>) {
+        let resp = resp.into_response();
+        let content_type = resp.content_type().unwrap_or_default().to_owned();
+        let bytes = resp.into_body().into_vec().await.expect("a body");
+        (content_type, bytes)
+    }
+
+    fn model() -> user::Model {
+        user::Model {
+            id: Uuid::new_v4(),
+            username: "Alice".into(),
+            username_key: "alice".into(),
+            email: "alice@example.com".into(),
+            email_key: Some("alice@example.com".into()),
+            email_verified_at: None,
+            first_name: "Alice".into(),
+            last_name: "Liddell".into(),
+            password_hash: None,
+            is_active: true,
+            date_joined: Utc.timestamp_opt(1_764_509_065, 435_072_000).unwrap(),
+            last_login: None,
+            roles: user::Roles(vec!["staff".into()]),
+            security_epoch: 0,
+            epoch_changed_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_body_is_the_one_the_user_would_get_written_afresh_and_follows_every_change()
+     {
+        let mut user = model();
+        let first = Arc::new(user.clone());
+        let fresh = body(DirectJson(User::from(&*first))).await;
+        assert_eq!(body(rendered(&first).expect("a body")).await, fresh);
+        // Asked again, for the same row in another session's copy: the same bytes.
+        assert_eq!(
+            body(rendered(&Arc::new(user.clone())).expect("a body")).await,
+            fresh
+        );
+        // Every change to the row is seen at once: each field the body shows, and one it
+        // does not (which writes the same bytes again).
+        let changes: [&dyn Fn(&mut user::Model); 8] = [
+            &|u| u.username = "Alice2".into(),
+            &|u| u.email = "a2@example.com".into(),
+            &|u| u.email_verified_at = Some(Utc::now()),
+            &|u| u.first_name = "Al".into(),
+            &|u| u.last_name = "L".into(),
+            &|u| u.last_login = Some(Utc::now()),
+            &|u| u.roles = user::Roles(vec![]),
+            &|u| u.security_epoch += 1,
+        ];
+        for change in changes {
+            change(&mut user);
+            let now = Arc::new(user.clone());
+            let expected = body(DirectJson(User::from(&*now))).await;
+            assert_eq!(body(rendered(&now).expect("a body")).await, expected);
+        }
     }
 }
