@@ -13,6 +13,8 @@ const X_FRAME_OPTIONS: HeaderName = HeaderName::from_static("x-frame-options");
 /// the edge of every request (`request_span`), refusals included.
 pub fn add_hygiene_headers(resp: &mut Response, is_api: bool) {
     let h = resp.headers_mut();
+    // These and the request id in one growth of the map at most, not one each time it fills.
+    h.reserve(5);
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
