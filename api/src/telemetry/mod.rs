@@ -24,8 +24,7 @@ pub fn init<W>(format: LogFormat, writer: W, ansi: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let (tracer, traces_error) = match std::env::var(traces::ENDPOINT_VAR) {
         Ok(endpoint) if !endpoint.is_empty() => match traces::tracer(&endpoint) {
             Ok(tracer) => (Some(tracer), None),
@@ -40,11 +39,11 @@ where
         ($fmt:expr) => {
             match tracer {
                 None => tracing_subscriber::registry()
-                    .with(filter)
+                    .with(filter.layer())
                     .with($fmt)
                     .try_init(),
                 Some(tracer) => tracing_subscriber::registry()
-                    .with($fmt.with_filter(filter))
+                    .with($fmt.with_filter(filter.per_layer()))
                     .with(
                         tracing_opentelemetry::layer()
                             .with_tracer(tracer)
@@ -78,6 +77,64 @@ where
     };
     if let Some(e) = traces_error {
         tracing::error!(error = %e, "traces are off");
+    }
+}
+
+/// The log's filter: `RUST_LOG` if it parses, else [`DEFAULT_FILTER`].
+enum LogFilter {
+    /// Targets and levels only (the default, and nearly every `RUST_LOG`): decided once per
+    /// call site. `EnvFilter` with the same directives also took a lock and a hash lookup as
+    /// each request's span was created, entered, left and closed, to support directives that
+    /// name spans, which these do not.
+    Targets(Box<filter::Targets>),
+    /// What only `EnvFilter` understands: directives on spans and fields
+    /// (`spa_auth[request{request_id="..."}]=debug`).
+    Env(Box<EnvFilter>),
+}
+
+fn log_filter(rust_log: Option<&str>) -> LogFilter {
+    let default = || LogFilter::Targets(Box::new(DEFAULT_FILTER.parse().unwrap_or_default()));
+    match rust_log {
+        None => default(),
+        // Targets would read `spa_auth[request]` as a target's name, not refuse it.
+        Some(directives) => match directives.contains('[') {
+            false => directives
+                .parse()
+                .map(|f| LogFilter::Targets(Box::new(f)))
+                .ok(),
+            true => None,
+        }
+        .or_else(|| {
+            EnvFilter::try_new(directives)
+                .ok()
+                .map(|f| LogFilter::Env(Box::new(f)))
+        })
+        .unwrap_or_else(default),
+    }
+}
+
+impl LogFilter {
+    /// The filter for every layer (the log alone).
+    fn layer<S>(self) -> Box<dyn Layer<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        match self {
+            LogFilter::Targets(f) => (*f).boxed(),
+            LogFilter::Env(f) => (*f).boxed(),
+        }
+    }
+
+    /// The filter of the log's layer alone (beside the trace exporter).
+    fn per_layer<S>(self) -> Box<dyn tracing_subscriber::layer::Filter<S> + Send + Sync>
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        use tracing_subscriber::filter::FilterExt;
+        match self {
+            LogFilter::Targets(f) => FilterExt::boxed(*f),
+            LogFilter::Env(f) => FilterExt::boxed(*f),
+        }
     }
 }
 
@@ -130,26 +187,82 @@ impl PlainVisitor<'_> {
         if self.result.is_err() {
             return;
         }
+        let separated = std::mem::replace(&mut self.seen, true);
+        let name = (field.name() != "message").then(|| field.name());
+        // Plain text or a number goes out in one piece, one `write_str` rather than five: a
+        // span's fields are written into a `String` of their own, which grew at each.
+        let mut piece = Piece::default();
+        let mut ryu = ryu::Buffer::new();
+        let whole = (!separated || piece.push(" "))
+            && name.is_none_or(|name| piece.push(name) && piece.push("="))
+            && match value {
+                Value::Str(v) if needs_no_escape(v) => {
+                    piece.push("\"") && piece.push(v) && piece.push("\"")
+                }
+                Value::Int(v) => piece.push(itoa(v, &mut [0; 20])),
+                Value::Float(v) => shortest(v, &mut ryu).is_some_and(|v| piece.push(v)),
+                Value::Str(_) | Value::Debug(_) => false,
+            };
+        if whole {
+            self.result = self.writer.write_str(piece.as_str());
+            return;
+        }
         self.result = (|| {
-            if std::mem::replace(&mut self.seen, true) {
+            if separated {
                 self.writer.write_char(' ')?;
             }
-            if field.name() != "message" {
-                self.writer.write_str(field.name())?;
+            if let Some(name) = name {
+                self.writer.write_str(name)?;
                 self.writer.write_char('=')?;
             }
             match value {
-                Value::Str(v) if needs_no_escape(v) => {
-                    self.writer.write_char('"')?;
-                    self.writer.write_str(v)?;
-                    self.writer.write_char('"')
-                }
                 Value::Str(v) => write!(self.writer, "{v:?}"),
                 Value::Int(v) => self.writer.write_str(itoa(v, &mut [0; 20])),
+                Value::Float(v) => write!(self.writer, "{v:?}"),
                 Value::Debug(v) => write!(self.writer, "{v:?}"),
             }
         })();
     }
+}
+
+/// One field of a line, put together on the stack.
+struct Piece {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+impl Default for Piece {
+    fn default() -> Self {
+        Piece {
+            bytes: [0; 160],
+            len: 0,
+        }
+    }
+}
+
+impl Piece {
+    /// Appends `s`, or says there is no room.
+    fn push(&mut self, s: &str) -> bool {
+        let Some(room) = self.bytes.get_mut(self.len..self.len + s.len()) else {
+            return false;
+        };
+        room.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        true
+    }
+
+    fn as_str(&self) -> &str {
+        // Whole `str`s only, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+/// `v` as `f64`'s `Debug` writes it (a latency, say), by `ryu` rather than through `fmt`,
+/// where the two are known to agree: zero, and magnitudes from 1e-4 up to 1e7 (ten million
+/// milliseconds, close to three hours), which `Debug`
+/// writes without an exponent (`ryu_writes_what_debug_writes`). `None` elsewhere.
+fn shortest(v: f64, buf: &mut ryu::Buffer) -> Option<&str> {
+    (v == 0.0 || (1e-4..1e7).contains(&v.abs())).then(|| buf.format_finite(v))
 }
 
 /// Whether `str`'s `Debug` would write `v` unchanged between its quotes: printable ASCII but
@@ -163,6 +276,7 @@ enum Value<'a> {
     Str(&'a str),
     /// Written as its `Debug` writes it: the decimal digits.
     Int(u64),
+    Float(f64),
     Debug(&'a dyn std::fmt::Debug),
 }
 
@@ -173,6 +287,10 @@ impl tracing::field::Visit for PlainVisitor<'_> {
 
     fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
         self.write(field, Value::Int(value));
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.write(field, Value::Float(value));
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
@@ -398,6 +516,134 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// The events each filter lets through, of a fixed set at every level and several targets.
+    fn passed_by(
+        filter: Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>,
+    ) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        struct Seen(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> Layer<S> for Seen {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                let meta = event.metadata();
+                let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                seen.push(format!("{} {}", meta.target(), meta.level()));
+            }
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(Seen(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            macro_rules! at_every_level {
+                ($target:literal) => {
+                    tracing::trace!(target: $target, "x");
+                    tracing::debug!(target: $target, "x");
+                    tracing::info!(target: $target, "x");
+                    tracing::warn!(target: $target, "x");
+                    tracing::error!(target: $target, "x");
+                };
+            }
+            at_every_level!("spa_auth::http");
+            at_every_level!("spa_auth");
+            at_every_level!("sqlx::query");
+            at_every_level!("sea_orm");
+            at_every_level!("sea_orm_migration::migrator");
+            at_every_level!("hyper");
+            let span = tracing::info_span!("request", request_id = "a");
+            let _entered = span.enter();
+            at_every_level!("spa_auth::http");
+        });
+        seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    #[test]
+    fn log_filters_pass_what_env_filter_would() {
+        for directives in [
+            None,
+            Some("debug"),
+            Some("warn,spa_auth=trace"),
+            Some("spa_auth::http=debug,sqlx=info,off"),
+            Some("spa_auth"),
+            Some("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"),
+            // Read by both as the name of a target, so it shows nothing else.
+            Some("not a level at all"),
+        ] {
+            let filter = log_filter(directives);
+            assert!(matches!(filter, LogFilter::Targets(_)), "{directives:?}");
+            let env = match directives.map(EnvFilter::try_new) {
+                Some(Ok(env)) => env,
+                _ => EnvFilter::new(DEFAULT_FILTER),
+            };
+            let expected = passed_by(Box::new(env));
+            assert_eq!(passed_by(filter.layer()), expected, "{directives:?}");
+        }
+        // Directives on spans need EnvFilter itself.
+        let directives = "warn,spa_auth[request]=debug";
+        let filter = log_filter(Some(directives));
+        assert!(matches!(filter, LogFilter::Env(_)));
+        let passed = passed_by(filter.layer());
+        // Only the one inside the request's span.
+        let debug = passed
+            .iter()
+            .filter(|e| *e == "spa_auth::http DEBUG")
+            .count();
+        assert_eq!(debug, 1, "{passed:?}");
+    }
+
+    #[test]
+    fn ryu_writes_what_debug_writes() {
+        let mut ryu = ryu::Buffer::new();
+        let mut checked = 0;
+        let mut check = |v: f64| {
+            if let Some(s) = shortest(v, &mut ryu) {
+                assert_eq!(s, format!("{v:?}"), "{v:e}");
+                checked += 1;
+            }
+        };
+        for v in [
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            0.3,
+            1e-4,
+            0.000123,
+            1e15,
+            999_999_999_999_999.9,
+            123.456,
+            0.001,
+            2.5,
+            9_999_999.999,
+            17.000000000000004,
+        ] {
+            check(v);
+            check(-v);
+        }
+        // Latencies as the request line computes them, over every scale it may meet.
+        for nanos in (0..200_000u64).map(|i| i * i * 7 + i) {
+            check(std::time::Duration::from_nanos(nanos).as_secs_f64() * 1000.0);
+        }
+        // Spread over the whole range, bit patterns included.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x));
+            check(10f64.powf((x % 2_000) as f64 / 100.0 - 4.5) * 1.000_000_1);
+        }
+        assert!(checked > 150_000, "{checked}");
+        // Outside the range, Debug writes an exponent and ryu does not always agree.
+        assert_eq!(shortest(1e-5, &mut ryu), None);
+        assert_eq!(shortest(1e7, &mut ryu), None);
+        assert_eq!(shortest(f64::NAN, &mut ryu), None);
+        assert_eq!(shortest(f64::INFINITY, &mut ryu), None);
     }
 
     #[test]
