@@ -1,13 +1,15 @@
 //! Health of the service, for load balancers and orchestrators: `/healthz` (kept as it was),
 //! and Kubernetes-style `/livez` and `/readyz`.
 
+use std::sync::LazyLock;
+
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::Tag;
 use crate::{
     http::errors::{ApiError, ErrorBody, ErrorCode, api_errors},
-    http::json::DirectJson,
+    http::json::Rendered,
     http::state::AppState,
 };
 
@@ -30,7 +32,7 @@ impl poem_openapi::types::Example for Health {
 pub enum HealthOk {
     /// The service and its database answer.
     #[oai(status = 200)]
-    Ok(DirectJson<Health>),
+    Ok(Rendered<Health>),
 }
 
 api_errors! {
@@ -65,14 +67,14 @@ api_errors! {
 pub enum LiveOk {
     /// The process answers.
     #[oai(status = 200)]
-    Ok(DirectJson<Health>),
+    Ok(Rendered<Health>),
 }
 
 #[derive(Debug, ApiResponse)]
 pub enum ReadyOk {
     /// The instance can serve.
     #[oai(status = 200)]
-    Ok(DirectJson<Health>),
+    Ok(Rendered<Health>),
 }
 
 #[derive(Default)]
@@ -95,7 +97,7 @@ impl HealthApi {
         if !state.health.is_up() {
             return Err(ApiError::Unavailable.into());
         }
-        Ok(HealthOk::Ok(DirectJson(ok_status())))
+        Ok(HealthOk::Ok(ok_body()?))
     }
 
     /// Liveness probe
@@ -109,7 +111,7 @@ impl HealthApi {
         tag = "Tag::Health"
     )]
     async fn livez(&self) -> Result<LiveOk, LiveError> {
-        Ok(LiveOk::Ok(DirectJson(ok_status())))
+        Ok(LiveOk::Ok(ok_body()?))
     }
 
     /// Readiness probe
@@ -131,7 +133,7 @@ impl HealthApi {
         } else if !state.health.is_watching() {
             "the session cache watcher is not running"
         } else {
-            return Ok(ReadyOk::Ok(DirectJson(ok_status())));
+            return Ok(ReadyOk::Ok(ok_body()?));
         };
         let body = ErrorBody {
             code: ErrorCode::Unavailable,
@@ -147,12 +149,27 @@ fn ok_status() -> Health {
     }
 }
 
+/// The answer of every probe that passes, written once: the checks are a few atomic loads,
+/// and writing `{"status":"ok"}` afresh each time cost more than they do.
+fn ok_body() -> Result<Rendered<Health>, ApiError> {
+    static OK: LazyLock<Option<Rendered<Health>>> = LazyLock::new(|| Rendered::new(&ok_status()));
+    OK.clone()
+        .ok_or_else(|| ApiError::Internal("the health body did not serialize".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn health_reads_the_same_as_poem_openapi_writes_it() {
+        use poem::IntoResponse;
+        use poem_openapi::types::ToJSON;
         crate::http::json::tests::same_json_as_poem_openapi(ok_status()).await;
+        let resp = ok_body().expect("a body").into_response();
+        assert_eq!(resp.content_type(), Some("application/json; charset=utf-8"));
+        let bytes = resp.into_body().into_vec().await.expect("a body");
+        let sent: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(Some(sent), ok_status().to_json());
     }
 }
