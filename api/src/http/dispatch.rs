@@ -30,8 +30,9 @@ type Operation = Arc<dyn DynEndpoint<Output = Response>>;
 
 /// The operations of `T`, looked up as described in the module's documentation.
 pub struct Operations {
-    /// Paths without a parameter: their methods and operations.
-    exact: HashMap<String, Vec<Exact>>,
+    /// Paths without a parameter: their methods and operations. Hashed with foldhash, as the
+    /// route table is (see `routes`).
+    exact: HashMap<String, Vec<Exact>, foldhash::fast::RandomState>,
     /// Every operation in poem's `Route`, as poem-openapi routes them. Boxed: its future is
     /// large, and inline it would be copied into every request's future, fast path or not.
     routed: BoxEndpoint<'static>,
@@ -59,7 +60,7 @@ impl Operations {
         }
         let mut table = HashMap::new();
         api.add_routes(&mut table);
-        let mut exact: HashMap<String, Vec<Exact>> = HashMap::new();
+        let mut exact: HashMap<String, Vec<Exact>, _> = HashMap::default();
         let mut routed = Route::new();
         for (path, methods) in table {
             let mut route_method = RouteMethod::new();

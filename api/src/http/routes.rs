@@ -63,8 +63,10 @@ impl Route {
 /// `{parameter}` are walked.
 struct Table {
     routes: Vec<Route>,
-    /// Templates without parameters, which match only themselves.
-    exact: HashMap<String, usize>,
+    /// Templates without parameters, which match only themselves. Hashed with foldhash, not
+    /// std's SipHash: the keys are the spec's, fixed at start, so a client's path can only be
+    /// looked up, never flood the table; SipHash of the path was a visible share of a request.
+    exact: HashMap<String, usize, foldhash::fast::RandomState>,
     /// The templates with a parameter.
     templated: Vec<usize>,
 }
