@@ -14,17 +14,27 @@ use poem::{
 };
 use poem_openapi::{ApiResponse, OpenApi, param::Query};
 
+use std::sync::LazyLock;
+
+use entity::user;
+
 use super::{Tag, client_info};
 use crate::{
     http::errors::{ApiError, api_errors},
     http::extractors::SessionAuth,
     http::state::AppState,
+    http::user::PerUser,
     users::valid_role,
 };
 
 /// The headers a proxy passes the original method in: Caddy and Traefik send the first, and
 /// nginx has no convention of its own, so the shipped config sends the second.
-const ORIGINAL_METHOD: [&str; 2] = ["x-forwarded-method", "x-original-method"];
+const ORIGINAL_METHOD: [HeaderName; 2] = [
+    HeaderName::from_static("x-forwarded-method"),
+    HeaderName::from_static("x-original-method"),
+];
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// How the spec describes a verified request's answer. What is sent is [`Verified`], which
 /// borrows this description.
@@ -58,16 +68,35 @@ pub enum VerifyOk {
 }
 
 /// A verified request's answer, as [`VerifyOk`] describes it, written with header names made
-/// once: the derived answer parses each of its six names on every request, a tenth of a
-/// forward-auth check (`verified_reads_as_the_derived_answer`).
+/// once (the derived answer parses each of its six names on every request) and the user's
+/// values made once per version of the user (`verified_reads_as_the_derived_answer`).
 #[derive(Debug)]
 pub struct Verified {
-    user_id: String,
-    username: String,
-    email: String,
-    roles: String,
-    session_id: String,
+    identity: Identity,
+    session_id: Option<HeaderValue>,
     cookie: Option<String>,
+}
+
+/// The user's four identity headers' values: id, username, email, roles. `None` for a value
+/// that is not a valid header value, which the derived answer leaves out too (none is: every
+/// one is percent-encoded or an id).
+#[derive(Debug, Clone)]
+struct Identity([Option<HeaderValue>; 4]);
+
+impl Identity {
+    fn of(user: &user::Model) -> Identity {
+        let roles: Vec<String> = user.roles.0.iter().map(|r| header_safe(r)).collect();
+        Identity::from_values([
+            user.id.to_string(),
+            header_safe(&user.username),
+            header_safe(&user.email),
+            roles.join(","),
+        ])
+    }
+
+    fn from_values(values: [String; 4]) -> Identity {
+        Identity(values.map(|v| HeaderValue::try_from(v).ok()))
+    }
 }
 
 impl ApiResponse for Verified {
@@ -89,19 +118,13 @@ impl IntoResponse for Verified {
             HeaderName::from_static("x-auth-roles"),
             HeaderName::from_static("x-auth-session-id"),
         ];
-        let values = [
-            self.user_id,
-            self.username,
-            self.email,
-            self.roles,
-            self.session_id,
-        ];
+        let [user_id, username, email, roles] = self.identity.0;
+        let values = [user_id, username, email, roles, self.session_id];
         let mut resp = Response::default();
         let headers = resp.headers_mut();
-        // As the derive does: a value that is not a valid header value is left out (none is:
-        // every one is percent-encoded or an id).
+        headers.reserve(12);
         for (name, value) in NAMES.into_iter().zip(values) {
-            if let Ok(value) = HeaderValue::try_from(value) {
+            if let Some(value) = value {
                 headers.insert(name, value);
             }
         }
@@ -189,14 +212,20 @@ fn verify(
     if !roles.is_empty() && !roles.iter().any(|r| current.has_role(r)) {
         return Err(ApiError::Forbidden);
     }
+    static IDENTITIES: LazyLock<PerUser<Identity>> = LazyLock::new(PerUser::new);
     let cookie = state.sessions.renewal_cookie(&current, &token);
-    let role_list: Vec<String> = user.roles.0.iter().map(|r| header_safe(r)).collect();
+    let identity = IDENTITIES
+        .get(user, |user| Some(Identity::of(user)))
+        .unwrap_or_else(|| Identity::of(user));
+    let mut session_id = [0; uuid::fmt::Hyphenated::LENGTH];
+    let session_id = current
+        .session
+        .id
+        .hyphenated()
+        .encode_lower(&mut session_id);
     Ok(Verified {
-        user_id: user.id.to_string(),
-        username: header_safe(&user.username),
-        email: header_safe(&user.email),
-        roles: role_list.join(","),
-        session_id: current.session.id.to_string(),
+        identity,
+        session_id: HeaderValue::from_str(session_id).ok(),
         cookie,
     })
 }
@@ -207,7 +236,7 @@ fn original_method(headers: &HeaderMap) -> Result<Method, ApiError> {
     // Said once per process: a proxy set up without the header leaves its upstream's unsafe
     // methods without CSRF defence, and nothing else would tell the operator.
     static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if !ORIGINAL_METHOD.iter().any(|n| headers.contains_key(*n))
+    if !ORIGINAL_METHOD.iter().any(|n| headers.contains_key(n))
         && !SAID.swap(true, std::sync::atomic::Ordering::Relaxed)
     {
         tracing::warn!(
@@ -216,7 +245,7 @@ fn original_method(headers: &HeaderMap) -> Result<Method, ApiError> {
     }
     let mut method = Method::GET;
     for name in ORIGINAL_METHOD {
-        let Some(value) = headers.get(name) else {
+        let Some(value) = headers.get(&name) else {
             continue;
         };
         let parsed = Method::from_bytes(value.as_bytes())
@@ -235,7 +264,7 @@ fn original_method(headers: &HeaderMap) -> Result<Method, ApiError> {
 /// preflight, which spa-auth answers only for trusted origins.
 fn original_host(headers: &HeaderMap) -> Option<&[u8]> {
     headers
-        .get("x-forwarded-host")
+        .get(X_FORWARDED_HOST)
         .or_else(|| headers.get(header::HOST))
         .map(|h| h.as_bytes())
 }
@@ -284,11 +313,8 @@ mod tests {
             .into_response();
             let [user_id, username, email, roles, session_id] = fields;
             let ours = Verified {
-                user_id,
-                username,
-                email,
-                roles,
-                session_id,
+                identity: Identity::from_values([user_id, username, email, roles]),
+                session_id: HeaderValue::try_from(session_id).ok(),
                 cookie,
             }
             .into_response();

@@ -66,29 +66,49 @@ impl From<user::Model> for User {
     }
 }
 
-/// How many users' bodies [`rendered`] remembers: beyond that, the coldest are written again
-/// when next asked for.
+/// How many users a [`PerUser`] remembers: beyond that, the coldest are computed again when
+/// next asked for.
 const REMEMBERED: usize = 4096;
 
-/// Each recently seen user's body, with the user it was written from.
-type Bodies = quick_cache::sync::Cache<Uuid, (Arc<user::Model>, Rendered<User>)>;
+/// What the API makes of a user's row alone (`/api/me`'s body, forward auth's identity
+/// headers), remembered per user and reused only for a row equal to the one it was made from
+/// (`Eq` on the whole model): any change to the user (a new name, a role, a verified address, a
+/// login) makes it afresh, so nothing about invalidation depends on it. Made on every request,
+/// these were most of what a cached `/api/me` or forward-auth check cost.
+pub struct PerUser<V> {
+    seen: quick_cache::sync::Cache<Uuid, (Arc<user::Model>, V)>,
+}
 
-/// `user` as the API shows it, written as JSON once per version of the user rather than on
-/// every `/api/me`: what a cached `/api/me` spent most on was turning the same user into the
-/// same bytes (six strings copied into a [`User`], fourteen escaped, two timestamps). The body
-/// is a function of the user's row alone, and is reused only for a row equal to the one it
-/// was written from (`Eq` on the whole model), so any change to the user (a new name, a role, a
-/// verified address, a login) writes it afresh; nothing about invalidation depends on it.
-pub fn rendered(user: &Arc<user::Model>) -> Option<Rendered<User>> {
-    static BODIES: LazyLock<Bodies> = LazyLock::new(|| Bodies::new(REMEMBERED));
-    if let Some((seen, body)) = BODIES.get(&user.id)
-        && (Arc::ptr_eq(&seen, user) || seen == *user)
-    {
-        return Some(body);
+impl<V: Clone> PerUser<V> {
+    pub fn new() -> Self {
+        PerUser {
+            seen: quick_cache::sync::Cache::new(REMEMBERED),
+        }
     }
-    let body = Rendered::new(&User::from(&**user))?;
-    BODIES.insert(user.id, (user.clone(), body.clone()));
-    Some(body)
+
+    /// What `make` makes of `user`, remembered; `None` when `make` fails (not remembered).
+    pub fn get(
+        &self,
+        user: &Arc<user::Model>,
+        make: impl FnOnce(&user::Model) -> Option<V>,
+    ) -> Option<V> {
+        if let Some((seen, value)) = self.seen.get(&user.id)
+            && (Arc::ptr_eq(&seen, user) || seen == *user)
+        {
+            return Some(value);
+        }
+        let value = make(user)?;
+        self.seen.insert(user.id, (user.clone(), value.clone()));
+        Some(value)
+    }
+}
+
+/// `user` as `/api/me` shows it, written as JSON once per version of the user ([`PerUser`]):
+/// six strings copied into a [`User`], fourteen escaped and two timestamps formatted were
+/// most of a cached `/api/me`.
+pub fn rendered(user: &Arc<user::Model>) -> Option<Rendered<User>> {
+    static BODIES: LazyLock<PerUser<Rendered<User>>> = LazyLock::new(PerUser::new);
+    BODIES.get(user, |user| Rendered::new(&User::from(user)))
 }
 
 #[cfg(test)]
