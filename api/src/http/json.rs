@@ -1,5 +1,6 @@
-//! A JSON response body written straight from `serde::Serialize`, for the answers sent on
-//! every request (`/api/me`, `/healthz`, a login's user).
+//! A JSON response body written straight from `serde::Serialize` ([`DirectJson`]), or written
+//! once and sent again as shared bytes ([`Rendered`]), for the answers sent on every request
+//! (`/api/me`, `/healthz`, a login's user).
 //!
 //! Why not poem-openapi's `Json`: it turns the value into a `serde_json::Value` first (a map
 //! node and a `String` per field, each timestamp formatted into a fresh `String`), then
