@@ -201,7 +201,13 @@ async fn losing_the_listening_connection_turns_the_cache_off_until_it_is_back_wi
         off.elapsed().as_millis()
     );
     refused(&other, &t, "logout, after the catch-up poll").await;
-    let again = listeners(&app).await;
+    // The wait above was for `other`; `app` reconnects on its own schedule.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut again = listeners(&app).await;
+    while again.len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        again = listeners(&app).await;
+    }
     assert_eq!(again.len(), 2, "listening again: {again:?}");
     assert!(
         again.iter().all(|p| !pids.contains(p)),
