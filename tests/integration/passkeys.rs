@@ -9,8 +9,8 @@ use reqwest::Method;
 use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{Value, json};
 use spa_auth_tests::{
-    Instance, NO_THROTTLE, PASSKEY_ARGS, SoftPasskey, StatusCode, TestApp, assert_error, db_test,
-    spawn_app_with,
+    Instance, NO_THROTTLE, PASSKEY_ARGS, SoftPasskey, StatusCode, TestApp, assert_error,
+    count_guesses, db_test, spawn_app_with,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -521,14 +521,7 @@ db_test!(
                 })
             })
             .collect();
-        let (mut evaluated, mut refused) = (0, 0);
-        for h in handles {
-            match h.await.expect("a login task panicked") {
-                StatusCode::UNAUTHORIZED => evaluated += 1,
-                StatusCode::TOO_MANY_REQUESTS => refused += 1,
-                other => panic!("a parallel passkey guess answered {other}"),
-            }
-        }
+        let (evaluated, refused) = count_guesses(handles).await;
         assert_eq!((evaluated, refused), (3, 17), "(401s, 429s) of 20 parallel guesses");
         // The right passkey now waits too, as the right password would.
         let body = app.passkey_login_body(&mut key).await;

@@ -2,8 +2,8 @@
 //! account; counters shared through the database; wrong current passwords count too.
 
 use spa_auth_tests::{
-    CHEAP_HASHING, Db, Instance, Response, StatusCode, TestApp, assert_error, db_test,
-    spawn_app_with,
+    CHEAP_HASHING, Db, Instance, Response, StatusCode, TestApp, assert_error, count_guesses,
+    db_test, spawn_app_with,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -229,15 +229,7 @@ async fn burst(app: &TestApp, ip: &str, targets: Vec<(String, String)>) -> (usiz
             })
         })
         .collect();
-    let (mut evaluated, mut refused) = (0, 0);
-    for h in handles {
-        match h.await.expect("a login task panicked") {
-            StatusCode::UNAUTHORIZED => evaluated += 1,
-            StatusCode::TOO_MANY_REQUESTS => refused += 1,
-            other => panic!("a parallel guess answered {other}"),
-        }
-    }
-    (evaluated, refused)
+    count_guesses(handles).await
 }
 
 db_test!(

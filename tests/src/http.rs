@@ -295,6 +295,20 @@ pub async fn assert_error(resp: Response, status: StatusCode, code: &str) {
     );
 }
 
+/// Awaits guesses sent in parallel (each task answering its status); returns how many were
+/// evaluated (401) and how many the throttle refused (429). Anything else fails the test.
+pub async fn count_guesses(handles: Vec<tokio::task::JoinHandle<StatusCode>>) -> (usize, usize) {
+    let (mut evaluated, mut refused) = (0, 0);
+    for h in handles {
+        match h.await.expect("a guessing task panicked") {
+            StatusCode::UNAUTHORIZED => evaluated += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("a parallel guess answered {other}"),
+        }
+    }
+    (evaluated, refused)
+}
+
 /// The three headers every response must carry.
 pub fn assert_hygiene(resp: &Response, what: &str) {
     for (name, value) in [

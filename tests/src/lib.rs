@@ -44,7 +44,8 @@ pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
 pub use db::{DEFAULT_TEST_PG, Db, TestDb, test_pg, with_database};
 pub use host::{Background, Host, host_settings, spawn_host};
 pub use http::{
-    Api, SetCookie, assert_error, assert_hygiene, client, error_body, header_str, set_cookies,
+    Api, SetCookie, assert_error, assert_hygiene, client, count_guesses, error_body, header_str,
+    set_cookies,
 };
 pub use passkey::{PASSKEY_ARGS, SoftPasskey, TEST_RP_ID};
 pub use reqwest::{Response, StatusCode, header};
