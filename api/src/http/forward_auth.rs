@@ -14,7 +14,7 @@ use poem::{
 };
 use poem_openapi::{ApiResponse, OpenApi, param::Query};
 
-use std::sync::LazyLock;
+use std::{convert::Infallible, sync::LazyLock};
 
 use entity::user;
 
@@ -214,9 +214,7 @@ fn verify(
     }
     static IDENTITIES: LazyLock<PerUser<Identity>> = LazyLock::new(PerUser::new);
     let cookie = state.sessions.renewal_cookie(&current, &token);
-    let identity = IDENTITIES
-        .get(user, |user| Some(Identity::of(user)))
-        .unwrap_or_else(|| Identity::of(user));
+    let Ok(identity) = IDENTITIES.get(user, |user| Ok::<_, Infallible>(Identity::of(user)));
     let mut session_id = [0; uuid::fmt::Hyphenated::LENGTH];
     let session_id = current
         .session

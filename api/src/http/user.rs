@@ -86,20 +86,20 @@ impl<V: Clone> PerUser<V> {
         }
     }
 
-    /// What `make` makes of `user`, remembered; `None` when `make` fails (not remembered).
-    pub fn get(
+    /// What `make` makes of `user`, remembered; a failure of `make` is not remembered.
+    pub fn get<E>(
         &self,
         user: &Arc<user::Model>,
-        make: impl FnOnce(&user::Model) -> Option<V>,
-    ) -> Option<V> {
+        make: impl FnOnce(&user::Model) -> Result<V, E>,
+    ) -> Result<V, E> {
         if let Some((seen, value)) = self.seen.get(&user.id)
             && (Arc::ptr_eq(&seen, user) || seen == *user)
         {
-            return Some(value);
+            return Ok(value);
         }
         let value = make(user)?;
         self.seen.insert(user.id, (user.clone(), value.clone()));
-        Some(value)
+        Ok(value)
     }
 }
 
@@ -108,7 +108,9 @@ impl<V: Clone> PerUser<V> {
 /// most of a cached `/api/me`.
 pub fn rendered(user: &Arc<user::Model>) -> Option<Rendered<User>> {
     static BODIES: LazyLock<PerUser<Rendered<User>>> = LazyLock::new(PerUser::new);
-    BODIES.get(user, |user| Rendered::new(&User::from(user)))
+    BODIES
+        .get(user, |user| Rendered::new(&User::from(user)).ok_or(()))
+        .ok()
 }
 
 #[cfg(test)]
