@@ -9,6 +9,18 @@ const TOKEN_BYTES: usize = 32;
 /// Length of a token as it travels in the cookie (base64url, no padding).
 const TOKEN_CHARS: usize = 43;
 
+/// The bytes of base64url: a table, as every request with a session checks its token's 43.
+const URL_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 /// A session token as the client holds it. `Debug` is redacted: tokens never reach a log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token(String);
@@ -23,10 +35,7 @@ impl Token {
 
     /// Accepts only strings of the shape we issue, so junk never reaches the database.
     pub fn parse(raw: &str) -> Option<Self> {
-        let well_formed = raw.len() == TOKEN_CHARS
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let well_formed = raw.len() == TOKEN_CHARS && raw.bytes().all(|b| URL_SAFE[usize::from(b)]);
         well_formed.then(|| Token(raw.to_owned()))
     }
 
@@ -67,6 +76,17 @@ mod tests {
         assert!(Token::parse("").is_none());
         assert!(Token::parse(&"a".repeat(44)).is_none());
         assert!(Token::parse(&format!("{}=", "a".repeat(42))).is_none());
+    }
+
+    #[test]
+    fn parse_accepts_exactly_the_base64url_alphabet() {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for c in (0..=0x7f_u8).map(char::from).chain(['\u{e9}', '\u{3b1}']) {
+            let mut raw = "a".repeat(TOKEN_CHARS - 1 - (c.len_utf8() - 1));
+            raw.insert(20, c);
+            assert_eq!(raw.len(), TOKEN_CHARS);
+            assert_eq!(Token::parse(&raw).is_some(), ALPHABET.contains(c), "{c:?}");
+        }
     }
 
     #[test]
