@@ -168,46 +168,116 @@ mod json_lines_carry_each_request_field_once {
     }
 }
 
+/// What `spa-auth serve` writes to a pipe (text lines) with `RUST_LOG=rust_log` while
+/// `requests` runs against its base URL.
+async fn text_log<F>(db: Db, rust_log: &str, requests: impl FnOnce(String) -> F) -> String
+where
+    F: std::future::Future<Output = ()>,
+{
+    use std::io::Read;
+    let test_db = spa_auth_tests::TestDb::create(db).await;
+    let mut child = spa_auth_tests::command()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            &test_db.url,
+        ])
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot start spa-auth");
+    let port = spa_auth_tests::announced_port(&mut child).await;
+    requests(format!("http://127.0.0.1:{port}")).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut stdout = child.stdout.take().expect("piped");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).map(|_| out)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    child.wait().unwrap();
+    out
+}
+
 db_test!(
     async fn text_logs_to_a_pipe_have_no_colour_codes(db) {
-        use std::io::{BufRead, BufReader, Read};
-        let test_db = spa_auth_tests::TestDb::create(db).await;
-        let mut child = spa_auth_tests::command()
-            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &test_db.url])
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("cannot start spa-auth");
-        let stderr = child.stderr.take().expect("piped");
-        let port = tokio::task::spawn_blocking(move || {
-            BufReader::new(stderr).lines().map_while(Result::ok).find_map(|l| {
-                l.split_once("listening on http://localhost:")?.1.trim().parse::<u16>().ok()
-            })
+        let out = text_log(db, "info", |base| async move {
+            let resp = reqwest::get(format!("{base}/healthz")).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
         })
-        .await
-        .unwrap()
-        .expect("spa-auth did not say where it listens");
-        let resp = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let term = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success());
-        let mut stdout = child.stdout.take().expect("piped");
-        let out = tokio::task::spawn_blocking(move || {
-            let mut out = String::new();
-            stdout.read_to_string(&mut out).map(|_| out)
-        })
-        .await
-        .unwrap()
-        .unwrap();
-        child.wait().unwrap();
+        .await;
         assert!(
             out.lines().any(|l| l.contains("request finished") && l.contains("path=\"/healthz\"")),
             "no request line:\n{out}"
         );
         assert!(!out.contains('\x1b'), "colour codes in a log that is not a terminal:\n{out:?}");
+    }
+);
+
+// The request's id reaches its text lines through a label where nothing else reads a span
+// (`telemetry::request_label`), through a span where a `RUST_LOG` directive names it: the
+// lines are the same, the audit line inside the request included.
+db_test!(
+    async fn text_lines_read_the_same_with_the_request_in_a_span_or_a_label(db) {
+        const ODD_ID: &str = r#"quote"and\back"#;
+        async fn requests(base: String) {
+            let client = reqwest::Client::new();
+            for (path, id, status) in [
+                ("/healthz", "probe-1", StatusCode::OK),
+                ("/api/me", "me-2", StatusCode::UNAUTHORIZED),
+                ("/api/nowhere", "nf-3", StatusCode::NOT_FOUND),
+            ] {
+                let resp = client
+                    .get(format!("{base}{path}"))
+                    .header("x-request-id", id)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), status, "{path}");
+            }
+            let resp = client
+                .post(format!("{base}/api/auth/login"))
+                .basic_auth("nobody", Some(WRONG_PASSWORD))
+                .header("x-request-id", ODD_ID)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        }
+        // The request's lines, the timestamp and the latency (which vary) cut out.
+        let lines = |out: &str| -> Vec<String> {
+            out.lines()
+                .filter(|l| l.contains(" request{"))
+                .map(|l| {
+                    let l = &l["2026-11-30T13:24:25.435072Z".len()..];
+                    match l.split_once(" latency_ms=") {
+                        Some((head, tail)) => {
+                            let rest = tail.split_once(' ').map_or("", |(_, rest)| rest);
+                            format!("{head} latency_ms=_ {rest}")
+                        }
+                        None => l.to_owned(),
+                    }
+                })
+                .collect()
+        };
+        let labelled = text_log(db, "info", requests).await;
+        let in_span = text_log(db, "info,spa_auth[request]=info", requests).await;
+        let (labelled, in_span) = (lines(&labelled), lines(&in_span));
+        assert_eq!(labelled.len(), 5, "{labelled:#?}");
+        let audit = format!("request{{request_id={ODD_ID:?}}}: ");
+        assert!(
+            labelled.iter().any(|l| l.contains(&audit) && l.contains("login_failed")),
+            "no audit line inside the request: {labelled:#?}"
+        );
+        assert_eq!(labelled, in_span);
     }
 );

@@ -181,7 +181,6 @@ mod a_login_is_traced_under_the_callers_span {
 
 spa_auth_tests::db_test!(
     async fn the_spa_auth_binary_sends_its_last_spans_when_it_stops(db) {
-        use std::io::{BufRead, BufReader};
         let (endpoint, received) = receiver().await;
         let test_db = spa_auth_tests::TestDb::create(db).await;
         let mut child = spa_auth_tests::command()
@@ -191,15 +190,7 @@ spa_auth_tests::db_test!(
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("cannot start spa-auth");
-        let stderr = child.stderr.take().expect("piped");
-        let port = tokio::task::spawn_blocking(move || {
-            BufReader::new(stderr).lines().map_while(Result::ok).find_map(|l| {
-                l.split_once("listening on http://localhost:")?.1.trim().parse::<u16>().ok()
-            })
-        })
-        .await
-        .unwrap()
-        .expect("spa-auth did not say where it listens");
+        let port = spa_auth_tests::announced_port(&mut child).await;
         let resp = spa_auth_tests::client(Duration::from_secs(10))
             .get(format!("http://127.0.0.1:{port}/healthz"))
             .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01"))

@@ -23,6 +23,27 @@ pub fn spa_auth_binary() -> PathBuf {
     target.join("debug").join("spa-auth")
 }
 
+/// The port a `spa-auth serve` child (started with piped standard error) says it listens on.
+pub async fn announced_port(child: &mut std::process::Child) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("standard error is piped");
+    tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split_once("listening on http://localhost:")?
+                    .1
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+            })
+    })
+    .await
+    .expect("the reader does not panic")
+    .expect("spa-auth did not say where it listens")
+}
+
 /// A command for the binary, with no `SPA_AUTH_*` or `DATABASE_URL` leaking in from the
 /// environment of whoever runs the tests.
 pub fn command() -> Command {

@@ -39,7 +39,9 @@ pub use app::{
     CHEAP_HASHING, Instance, NO_THROTTLE, TEST_MAIL_FROM, TEST_PUBLIC_URL, TestApp, base_args,
     mail_args, parse_settings, spawn_app, spawn_app_with, spawn_app_with_mail,
 };
-pub use cli::{cli, cli_at_a_terminal, cli_in, cli_in_with, cli_ok, command, spa_auth_binary};
+pub use cli::{
+    announced_port, cli, cli_at_a_terminal, cli_in, cli_in_with, cli_ok, command, spa_auth_binary,
+};
 pub use data::{create_user_in, create_user_with_hash_in, open_session_in};
 pub use db::{DEFAULT_TEST_PG, Db, TestDb, test_pg, with_database};
 pub use host::{Background, Host, host_settings, spawn_host};

@@ -3,6 +3,7 @@
 
 pub mod metrics;
 mod process;
+pub mod request_label;
 pub mod traces;
 
 use tracing_subscriber::{
@@ -53,14 +54,20 @@ where
             }
         };
     }
+    // Requests labelled rather than in a span where nothing but the line reads the span (see
+    // `request_label`): the line is then TextLine's own, not the default format's (colours).
+    let labels = format == LogFormat::Text
+        && !ansi
+        && tracer.is_none()
+        && matches!(filter, LogFilter::Targets(_));
     // A second init (tests start several apps in one process) keeps the first subscriber.
-    let _ = match format {
+    let installed = match format {
         // Fields as `name=value`, strings quoted and escaped as by default (see PlainFields).
         LogFormat::Text => install!(
             fmt::layer()
                 .with_ansi(ansi)
-                .event_format(TextLine::default())
                 .fmt_fields(PlainFields)
+                .event_format(TextLine::default())
                 .with_writer(writer)
         ),
         // The current span only, not the list of every span above it too: the request's
@@ -75,6 +82,9 @@ where
                 .with_span_list(false)
         ),
     };
+    if installed.is_ok() && labels {
+        request_label::use_labels();
+    }
     if let Some(e) = traces_error {
         tracing::error!(error = %e, "traces are off");
     }
@@ -176,84 +186,60 @@ impl<'w> fmt::FormatFields<'w> for PlainFields {
     }
 }
 
-struct PlainVisitor<'w> {
-    writer: fmt::format::Writer<'w>,
+/// Writes fields into `W`: tracing-subscriber's `Writer` for a span's fields, the line itself
+/// for an event's (see `TextLine`).
+struct PlainVisitor<W> {
+    writer: W,
     seen: bool,
     result: std::fmt::Result,
 }
 
-impl PlainVisitor<'_> {
+impl<W: std::fmt::Write> PlainVisitor<W> {
     fn write(&mut self, field: &tracing::field::Field, value: Value<'_>) {
         if self.result.is_err() {
             return;
         }
-        let separated = std::mem::replace(&mut self.seen, true);
-        let name = (field.name() != "message").then(|| field.name());
-        // Plain text or a number goes out in one piece, one `write_str` rather than five: a
-        // span's fields are written into a `String` of their own, which grew at each.
-        let mut piece = Piece::default();
-        let mut ryu = ryu::Buffer::new();
-        let whole = (!separated || piece.push(" "))
-            && name.is_none_or(|name| piece.push(name) && piece.push("="))
-            && match value {
-                Value::Str(v) if needs_no_escape(v) => {
-                    piece.push("\"") && piece.push(v) && piece.push("\"")
-                }
-                Value::Int(v) => piece.push(itoa(v, &mut [0; 20])),
-                Value::Float(v) => shortest(v, &mut ryu).is_some_and(|v| piece.push(v)),
-                Value::Str(_) | Value::Debug(_) => false,
-            };
-        if whole {
-            self.result = self.writer.write_str(piece.as_str());
+        // An event from the `log` crate carries its record's target, module and line as fields
+        // (`log.target`...): the line shows the target in its place instead, as the default
+        // format does (see `TextLine`).
+        if field.name().starts_with("log.") {
             return;
         }
-        self.result = (|| {
-            if separated {
-                self.writer.write_char(' ')?;
-            }
-            if let Some(name) = name {
-                self.writer.write_str(name)?;
-                self.writer.write_char('=')?;
-            }
-            match value {
-                Value::Str(v) => write!(self.writer, "{v:?}"),
-                Value::Int(v) => self.writer.write_str(itoa(v, &mut [0; 20])),
-                Value::Float(v) => write!(self.writer, "{v:?}"),
-                Value::Debug(v) => write!(self.writer, "{v:?}"),
-            }
-        })();
+        let separated = std::mem::replace(&mut self.seen, true);
+        let name = (field.name() != "message").then(|| field.name());
+        self.result = write_field(&mut self.writer, separated, name, value);
     }
 }
 
-/// One field of a line, put together on the stack.
-struct Piece {
-    bytes: [u8; 160],
-    len: usize,
-}
-
-impl Default for Piece {
-    fn default() -> Self {
-        Piece {
-            bytes: [0; 160],
-            len: 0,
+/// One field: ` name=value`, or the bare value for the message. Plain text and numbers go out
+/// with `write_str` (into the line's buffer, which keeps its capacity from line to line), not
+/// through `fmt`.
+fn write_field(
+    w: &mut impl std::fmt::Write,
+    separated: bool,
+    name: Option<&str>,
+    value: Value<'_>,
+) -> std::fmt::Result {
+    if separated {
+        w.write_char(' ')?;
+    }
+    if let Some(name) = name {
+        w.write_str(name)?;
+        w.write_char('=')?;
+    }
+    match value {
+        Value::Str(v) if needs_no_escape(v) => {
+            w.write_char('"')?;
+            w.write_str(v)?;
+            w.write_char('"')
         }
-    }
-}
-
-impl Piece {
-    /// Appends `s`, or says there is no room.
-    fn push(&mut self, s: &str) -> bool {
-        let Some(room) = self.bytes.get_mut(self.len..self.len + s.len()) else {
-            return false;
-        };
-        room.copy_from_slice(s.as_bytes());
-        self.len += s.len();
-        true
-    }
-
-    fn as_str(&self) -> &str {
-        // Whole `str`s only, so always UTF-8.
-        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+        Value::Str(v) => write!(w, "{v:?}"),
+        Value::Int(v) => w.write_str(itoa(v, &mut [0; 20])),
+        Value::Float(v) => match shortest(v, &mut ryu::Buffer::new()) {
+            Some(v) => w.write_str(v),
+            None => write!(w, "{v:?}"),
+        },
+        Value::Debug(v) => write!(w, "{v:?}"),
     }
 }
 
@@ -266,10 +252,19 @@ fn shortest(v: f64, buf: &mut ryu::Buffer) -> Option<&str> {
 }
 
 /// Whether `str`'s `Debug` would write `v` unchanged between its quotes: printable ASCII but
-/// the quote and the backslash.
+/// the quote and the backslash. By table: a request id and a path are checked on every line.
 fn needs_no_escape(v: &str) -> bool {
-    v.bytes()
-        .all(|b| (b.is_ascii_graphic() || b == b' ') && b != b'"' && b != b'\\')
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = (c.is_ascii_graphic() || c == b' ') && c != b'"' && c != b'\\';
+            b += 1;
+        }
+        table
+    };
+    v.bytes().all(|b| PLAIN[usize::from(b)])
 }
 
 enum Value<'a> {
@@ -280,7 +275,7 @@ enum Value<'a> {
     Debug(&'a dyn std::fmt::Debug),
 }
 
-impl tracing::field::Visit for PlainVisitor<'_> {
+impl<W: std::fmt::Write> tracing::field::Visit for PlainVisitor<W> {
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
         self.write(field, Value::Str(value));
     }
@@ -316,9 +311,9 @@ fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &str {
 /// `2026-11-30T16:41:08.123456Z  INFO request{request_id="..."}: spa_auth::x: message a=1`.
 /// Written piece by piece with `write_str` rather than through `fmt` with a padded level and
 /// `nu_ansi_term` styles painted even with colours off, which cost as much as the rest of the
-/// line. Colours (a terminal), and events that came through the `log` crate (whose target
-/// tracing-subscriber reads from the record), go to the default format itself
-/// (`text_lines_read_as_the_default_format_writes_them`).
+/// line. Colours (a terminal) go to the default format itself
+/// (`text_lines_read_as_the_default_format_writes_them`). A request's label (see
+/// `request_label`) is written where its span would be, ahead of the spans inside it.
 struct TextLine {
     full: fmt::format::Format<fmt::format::Full, SecondCache>,
 }
@@ -331,49 +326,100 @@ impl Default for TextLine {
     }
 }
 
-impl<S, N> fmt::FormatEvent<S, N> for TextLine
+impl<S> fmt::FormatEvent<S, PlainFields> for TextLine
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> fmt::FormatFields<'a> + 'static,
 {
     fn format_event(
         &self,
-        ctx: &fmt::FmtContext<'_, S, N>,
+        ctx: &fmt::FmtContext<'_, S, PlainFields>,
         mut writer: fmt::format::Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let meta = event.metadata();
-        if writer.has_ansi_escapes() || meta.target() == "log" {
+        use std::cell::RefCell;
+        if writer.has_ansi_escapes() {
             return self.full.format_event(ctx, writer, event);
         }
-        fmt::time::FormatTime::format_time(&SecondCache, &mut writer)?;
-        writer.write_str(match *meta.level() {
-            tracing::Level::TRACE => " TRACE ",
-            tracing::Level::DEBUG => " DEBUG ",
-            tracing::Level::INFO => "  INFO ",
-            tracing::Level::WARN => "  WARN ",
-            tracing::Level::ERROR => " ERROR ",
-        })?;
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                writer.write_str(span.metadata().name())?;
-                let ext = span.extensions();
-                if let Some(fields) = ext.get::<fmt::FormattedFields<N>>()
-                    && !fields.is_empty()
-                {
-                    writer.write_char('{')?;
-                    writer.write_str(fields)?;
-                    writer.write_char('}')?;
-                }
-                writer.write_char(':')?;
-            }
-            writer.write_char(' ')?;
+        // Put together in a `String` of this thread's, then handed over in one piece: each of
+        // the line's twenty-odd pieces written through `Writer` was two dynamic calls.
+        thread_local! {
+            static LINE: RefCell<String> = const { RefCell::new(String::new()) };
         }
-        writer.write_str(meta.target())?;
-        writer.write_str(": ")?;
-        fmt::FormatFields::format_fields(ctx, writer.by_ref(), event)?;
-        writer.write_char('\n')
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                compose_line(ctx, &mut line, event)?;
+                writer.write_str(&line)
+            }
+            // Should a line ever be logged while this one is put together (tracing itself does
+            // not dispatch from inside a dispatch).
+            Err(_) => {
+                let mut line = String::new();
+                compose_line(ctx, &mut line, event)?;
+                writer.write_str(&line)
+            }
+        })
     }
+}
+
+/// The line of `event`, as described at [`TextLine`].
+fn compose_line<S>(
+    ctx: &fmt::FmtContext<'_, S, PlainFields>,
+    line: &mut String,
+    event: &tracing::Event<'_>,
+) -> std::fmt::Result
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use std::fmt::Write;
+    use tracing_log::NormalizeEvent;
+    // An event from the `log` crate: its record's target and level, as the default format
+    // shows them.
+    let normalized = event.normalized_metadata();
+    let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+    write_time(line)?;
+    line.push_str(match *meta.level() {
+        tracing::Level::TRACE => " TRACE ",
+        tracing::Level::DEBUG => " DEBUG ",
+        tracing::Level::INFO => "  INFO ",
+        tracing::Level::WARN => "  WARN ",
+        tracing::Level::ERROR => " ERROR ",
+    });
+    let labelled = request_label::with_current(|id| {
+        line.push_str("request{");
+        write_field(line, false, Some("request_id"), Value::Str(id))?;
+        line.push_str("}:");
+        Ok::<_, std::fmt::Error>(())
+    });
+    let mut seen = labelled.transpose()?.is_some();
+    if let Some(scope) = ctx.event_scope() {
+        for span in scope.from_root() {
+            seen = true;
+            line.push_str(span.metadata().name());
+            let ext = span.extensions();
+            if let Some(fields) = ext.get::<fmt::FormattedFields<PlainFields>>()
+                && !fields.is_empty()
+            {
+                line.push('{');
+                line.push_str(fields);
+                line.push('}');
+            }
+            line.push(':');
+        }
+    }
+    if seen {
+        line.push(' ');
+    }
+    line.push_str(meta.target());
+    line.push_str(": ");
+    let mut visitor = PlainVisitor {
+        writer: &mut *line,
+        seen: false,
+        result: Ok(()),
+    };
+    event.record(&mut visitor);
+    visitor.result?;
+    line.write_char('\n')
 }
 
 /// The timestamp of a log line as tracing-subscriber's default writes it (RFC 3339, UTC, to the
@@ -384,34 +430,39 @@ struct SecondCache;
 
 impl fmt::time::FormatTime for SecondCache {
     fn format_time(&self, w: &mut fmt::format::Writer<'_>) -> std::fmt::Result {
-        use std::{cell::RefCell, fmt::Write};
-        thread_local! {
-            static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = now.as_secs();
-        PREFIX.with_borrow_mut(|(second, prefix)| {
-            if *second != secs {
-                prefix.clear();
-                let at = i64::try_from(secs)
-                    .ok()
-                    .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-                    .unwrap_or_default();
-                write!(prefix, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
-                *second = secs;
-            }
-            w.write_str(prefix)?;
-            let mut fraction = *b".000000Z";
-            let mut micros = now.subsec_micros();
-            for digit in fraction[1..7].iter_mut().rev() {
-                *digit = b'0' + (micros % 10) as u8;
-                micros /= 10;
-            }
-            w.write_str(std::str::from_utf8(&fraction).unwrap_or_default())
-        })
+        write_time(w)
     }
+}
+
+/// The time now, as [`SecondCache`] describes.
+fn write_time(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+    use std::{cell::RefCell, fmt::Write};
+    thread_local! {
+        static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    PREFIX.with_borrow_mut(|(second, prefix)| {
+        if *second != secs {
+            prefix.clear();
+            let at = i64::try_from(secs)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or_default();
+            write!(prefix, "{}", at.format("%Y-%m-%dT%H:%M:%S"))?;
+            *second = secs;
+        }
+        w.write_str(prefix)?;
+        let mut fraction = *b".000000Z";
+        let mut micros = now.subsec_micros();
+        for digit in fraction[1..7].iter_mut().rev() {
+            *digit = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        w.write_str(std::str::from_utf8(&fraction).unwrap_or_default())
+    })
 }
 
 /// Standard output, written by a thread of its own: a request formats its log line and hands
@@ -684,6 +735,7 @@ mod tests {
         };
         let out = captured(build, || {
             tracing::info!(path = "/healthz", status = 200u16, "request finished");
+            log_record("from the log crate");
             let outer = tracing::info_span!("request", request_id = "abc");
             let _outer = outer.enter();
             tracing::warn!(target: "audit", event = "login_failed", "x");
@@ -691,7 +743,18 @@ mod tests {
             let _inner = inner.enter();
             tracing::error!(error = "boom \"quoted\"");
             tracing::debug!("bare message");
+            log_record("inside spans");
             tracing::trace!(n = 1);
+            // A field whose `Debug` logs while the line is written: tracing drops the inner
+            // event (it does not dispatch from inside a dispatch), and the outer line is whole.
+            struct Noisy;
+            impl std::fmt::Debug for Noisy {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    tracing::info!(inner = true, "while formatting");
+                    f.write_str("noisy")
+                }
+            }
+            tracing::info!(field = ?Noisy, "outer");
         });
         out.lines()
             .map(|l| {
@@ -702,12 +765,89 @@ mod tests {
             .collect()
     }
 
+    /// A record sent through the `log` crate's API, as a library using it would.
+    fn log_record(message: &str) {
+        tracing_log::format_trace(
+            &log::Record::builder()
+                .args(format_args!("{message}"))
+                .level(log::Level::Warn)
+                .target("some_library::module")
+                .module_path_static(Some("some_library::module"))
+                .file_static(Some("src/module.rs"))
+                .line(Some(7))
+                .build(),
+        )
+        .expect("dispatched");
+    }
+
     #[test]
     fn text_lines_read_as_the_default_format_writes_them() {
         let ours = text_lines(TextLine::default());
         let default = text_lines(fmt::format().with_timer(SecondCache));
-        assert_eq!(ours.len(), 5, "{ours:?}");
+        assert_eq!(ours.len(), 8, "{ours:?}");
+        assert!(
+            ours[1].starts_with("  WARN some_library::module: from the log crate"),
+            "{ours:?}"
+        );
         assert_eq!(ours, default);
+    }
+
+    /// The lines of a request with id `id`: events of its own, in a span inside it and from the
+    /// `log` crate, with the id in a span or in a label.
+    fn request_lines(id: &str, labelled: bool) -> Vec<String> {
+        let build = |sink: SharedVec| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .fmt_fields(PlainFields)
+                .event_format(TextLine::default())
+                .with_writer(move || sink.clone())
+                .finish()
+        };
+        let request = || {
+            tracing::info!(target: "audit", event = "login_failed", "x");
+            let inner = tracing::debug_span!("password_hash", cost = 3u64);
+            inner.in_scope(|| tracing::debug!("hashed"));
+            log_record("from the log crate");
+            tracing::info!(
+                method = "GET",
+                path = "/api/me",
+                status = 200u16,
+                latency_ms = 0.25,
+                "request finished"
+            );
+        };
+        let out = captured(build, || {
+            tracing::info!("before");
+            if labelled {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(request_label::labelled(
+                    Some(request_label::Label::new(id)),
+                    async { request() },
+                ));
+            } else {
+                tracing::info_span!("request", request_id = id).in_scope(request);
+            }
+            tracing::info!("after");
+        });
+        out.lines()
+            .map(|l| l["2026-11-30T13:24:25.435072Z".len()..].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_labelled_request_writes_the_lines_its_span_would() {
+        for id in ["4bf92f35-77b3-4da6-a3ce-929d0e0e4736", "a\"b\\c", "x"] {
+            let in_span = request_lines(id, false);
+            assert_eq!(in_span.len(), 6, "{in_span:?}");
+            assert!(
+                in_span[1].starts_with("  INFO request{request_id="),
+                "{in_span:?}"
+            );
+            assert_eq!(request_lines(id, true), in_span);
+        }
     }
 
     #[test]

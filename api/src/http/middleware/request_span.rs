@@ -1,4 +1,5 @@
-//! The edge of every request: its span, its id, its metrics and log line, and what every
+//! The edge of every request: its span (or, where only the text log would read the span, a
+//! label: `telemetry::request_label`), its id, its metrics and log line, and what every
 //! answer gets on the way out (the header limit, `Allow` on a 405, JSON errors, the hygiene
 //! headers).
 //!
@@ -16,6 +17,7 @@ use std::{
     time::Instant,
 };
 
+use futures_util::future::Either;
 use poem::{
     Endpoint, Middleware, Request, Response,
     error::ResponseError,
@@ -32,7 +34,11 @@ use crate::{
         },
         routes::{PathInfo, add_allow_header},
     },
-    telemetry::{metrics::METRICS, traces},
+    telemetry::{
+        metrics::METRICS,
+        request_label::{self, Label},
+        traces,
+    },
 };
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,24 +71,31 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
         // A reference count, not a copy: the log line needs the path after the request is
         // handed on.
         let uri = req.uri().clone();
-        // Only what the events inside need: each log line then carries the id once, and the
-        // outcome is one event with every other field rather than fields recorded into the
-        // span one by one.
-        let span = tracing::info_span!("request", request_id = request_id.as_str());
         let traced = traces::enabled();
-        if traced {
-            traces::start_request(
-                &span,
-                &opentelemetry_http::HeaderExtractor(req.headers()),
-                method.as_str(),
-                path.label,
-                uri.path(),
-            );
-        }
+        // The id for the events inside: each log line then carries it once, and the outcome is
+        // one event with every other field rather than fields recorded into the span one by
+        // one. In a span, or (where nothing but the text line reads it) a label: see
+        // `telemetry::request_label`. Neither when the filter would switch the span off.
+        let span = (request_label::in_span() || traced).then(|| {
+            let span = tracing::info_span!("request", request_id = request_id.as_str());
+            if traced {
+                traces::start_request(
+                    &span,
+                    &opentelemetry_http::HeaderExtractor(req.headers()),
+                    method.as_str(),
+                    path.label,
+                    uri.path(),
+                );
+            }
+            span
+        });
+        let label = (span.is_none() && tracing::span_enabled!(tracing::Level::INFO))
+            .then(|| Label::new(request_id.as_str()));
+        let id_header = request_id.header_value();
         let started = Instant::now();
-        // Everything up to the log line inside the span (moved in, not cloned, and entered
-        // once per poll rather than again for the line).
-        let resp = async move {
+        // Everything up to the log line inside the span or under the label (moved in, not
+        // cloned, and entered once per poll rather than again for the line).
+        let handled = async move {
             let mut resp = if headers_too_large(&req) {
                 ApiError::HeadersTooLarge.as_response()
             } else {
@@ -115,12 +128,15 @@ impl<E: Endpoint> Endpoint for RequestSpanEndpoint<E> {
                     "request finished"
                 );
             }
-            if let Some(v) = request_id.header_value() {
+            if let Some(v) = id_header {
                 resp.headers_mut().insert(X_REQUEST_ID, v);
             }
             resp
+        };
+        let resp = match span {
+            Some(span) => Either::Left(handled.instrument(span)),
+            None => Either::Right(request_label::labelled(label, handled)),
         }
-        .instrument(span)
         .await;
         Ok(resp)
     }
