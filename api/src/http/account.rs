@@ -225,12 +225,7 @@ impl AccountApi {
     /// List my sessions
     ///
     /// Every live session of the logged-in user, with where and when it was used.
-    #[oai(
-        path = "/api/auth/sessions",
-        method = "get",
-        operation_id = "listSessions",
-        tag = "Tag::Account"
-    )]
+    #[oai(path = "/api/auth/sessions", method = "get", tag = "Tag::Account")]
     async fn list_sessions(
         &self,
         state: Data<&AppState>,
@@ -266,7 +261,6 @@ impl AccountApi {
     #[oai(
         path = "/api/auth/sessions/:id",
         method = "delete",
-        operation_id = "endSession",
         tag = "Tag::Account"
     )]
     async fn end_session(
@@ -292,12 +286,7 @@ impl AccountApi {
     /// End my other sessions
     ///
     /// "Log out everywhere else": ends every session of the logged-in user except this one.
-    #[oai(
-        path = "/api/auth/sessions",
-        method = "delete",
-        operation_id = "endOtherSessions",
-        tag = "Tag::Account"
-    )]
+    #[oai(path = "/api/auth/sessions", method = "delete", tag = "Tag::Account")]
     async fn end_other_sessions(
         &self,
         state: Data<&AppState>,
@@ -319,12 +308,7 @@ impl AccountApi {
     ///
     /// Needs the current password. Every other session ends; this one continues under a new
     /// token. A wrong current password counts as a failed login for throttling.
-    #[oai(
-        path = "/api/auth/password",
-        method = "post",
-        operation_id = "changePassword",
-        tag = "Tag::Account"
-    )]
+    #[oai(path = "/api/auth/password", method = "post", tag = "Tag::Account")]
     async fn change_password(
         &self,
         req: &Request,
@@ -340,12 +324,7 @@ impl AccountApi {
     /// Needs the current password. Mails a link to the new address and a notice to the old
     /// one; the address changes when the link is used. A wrong current password counts as a
     /// failed login for throttling.
-    #[oai(
-        path = "/api/auth/email",
-        method = "post",
-        operation_id = "changeEmail",
-        tag = "Tag::Account"
-    )]
+    #[oai(path = "/api/auth/email", method = "post", tag = "Tag::Account")]
     async fn change_email(
         &self,
         req: &Request,

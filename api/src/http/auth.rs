@@ -87,12 +87,7 @@ impl AuthApi {
     /// `?remember=false` the cookie has no `Max-Age` (the browser drops it when it closes)
     /// and the session idles out sooner (`SPA_AUTH_SESSION_IDLE_TIMEOUT_SHORT`, 12 hours by
     /// default).
-    #[oai(
-        path = "/api/auth/login",
-        method = "post",
-        operation_id = "login",
-        tag = "Tag::Auth"
-    )]
+    #[oai(path = "/api/auth/login", method = "post", tag = "Tag::Auth")]
     async fn login(
         &self,
         req: &Request,
@@ -110,12 +105,7 @@ impl AuthApi {
     /// Who is logged in
     ///
     /// The user of the session the cookie names, with their current roles.
-    #[oai(
-        path = "/api/me",
-        method = "get",
-        operation_id = "getMe",
-        tag = "Tag::Auth"
-    )]
+    #[oai(path = "/api/me", method = "get", tag = "Tag::Auth")]
     async fn me(&self, state: Data<&AppState>, auth: SessionAuth) -> Result<MeOk, SessionError> {
         let SessionAuth { current, token } = auth;
         let cookie = state.sessions.renewal_cookie(&current, &token);
@@ -128,12 +118,7 @@ impl AuthApi {
     ///
     /// Ends the session on the server, so a copied cookie is dead too, and clears the cookie.
     /// A session that awaits its second factor can log out too: a user who gives up halfway.
-    #[oai(
-        path = "/api/auth/logout",
-        method = "post",
-        operation_id = "logout",
-        tag = "Tag::Auth"
-    )]
+    #[oai(path = "/api/auth/logout", method = "post", tag = "Tag::Auth")]
     async fn logout(
         &self,
         req: &Request,

@@ -162,12 +162,7 @@ impl ForwardAuthApi {
     /// `X-Original-Method`, and the browser's `Origin`, `Sec-Fetch-Site`, `Host` or
     /// `X-Forwarded-Host`) passes the cross-site policy. Slides the idle expiry like
     /// `/api/me`.
-    #[oai(
-        path = "/api/auth/verify",
-        method = "get",
-        operation_id = "verifySession",
-        tag = "Tag::ForwardAuth"
-    )]
+    #[oai(path = "/api/auth/verify", method = "get", tag = "Tag::ForwardAuth")]
     async fn verify(
         &self,
         req: &Request,

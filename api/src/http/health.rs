@@ -87,12 +87,7 @@ impl HealthApi {
     /// 200 while the database answers, 503 when it does not. For load balancers. It reports
     /// what the instance's background poll of the database last saw (every 50 ms by
     /// default), so the check itself costs no database work.
-    #[oai(
-        path = "/healthz",
-        method = "get",
-        operation_id = "getHealth",
-        tag = "Tag::Health"
-    )]
+    #[oai(path = "/healthz", method = "get", tag = "Tag::Health")]
     async fn healthz(&self, state: Data<&AppState>) -> Result<HealthOk, HealthError> {
         if !state.health.is_up() {
             return Err(ApiError::Unavailable.into());
@@ -104,12 +99,7 @@ impl HealthApi {
     ///
     /// 200 whenever the process answers HTTP at all, whatever the database does: restart the
     /// instance only when this fails (a database outage is not cured by restarting).
-    #[oai(
-        path = "/livez",
-        method = "get",
-        operation_id = "getLiveness",
-        tag = "Tag::Health"
-    )]
+    #[oai(path = "/livez", method = "get", tag = "Tag::Health")]
     async fn livez(&self) -> Result<LiveOk, LiveError> {
         Ok(LiveOk::Ok(ok_body()?))
     }
@@ -121,12 +111,7 @@ impl HealthApi {
     /// watcher, and the watcher runs (without it, a session ended elsewhere would not be
     /// dropped from this instance's cache in time). 503 `unavailable` otherwise, with the
     /// reason in `message`: send traffic elsewhere until it passes. Costs no database work.
-    #[oai(
-        path = "/readyz",
-        method = "get",
-        operation_id = "getReadiness",
-        tag = "Tag::Health"
-    )]
+    #[oai(path = "/readyz", method = "get", tag = "Tag::Health")]
     async fn readyz(&self, state: Data<&AppState>) -> Result<ReadyOk, ReadyError> {
         let not_ready = if !state.health.is_up() {
             "the database does not answer"

@@ -279,12 +279,7 @@ impl PasskeyApi {
     /// My passkeys
     ///
     /// The passkeys registered to the account, oldest first.
-    #[oai(
-        path = "/api/auth/passkeys",
-        method = "get",
-        operation_id = "listPasskeys",
-        tag = "Tag::Passkeys"
-    )]
+    #[oai(path = "/api/auth/passkeys", method = "get", tag = "Tag::Passkeys")]
     async fn list(
         &self,
         state: Data<&AppState>,
@@ -305,7 +300,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkeys/options",
         method = "post",
-        operation_id = "passkeyRegistrationOptions",
         tag = "Tag::Passkeys"
     )]
     async fn registration_options(
@@ -323,12 +317,7 @@ impl PasskeyApi {
     ///
     /// The authenticator's answer to `passkeyRegistrationOptions`, from the session that
     /// asked for them.
-    #[oai(
-        path = "/api/auth/passkeys",
-        method = "post",
-        operation_id = "registerPasskey",
-        tag = "Tag::Passkeys"
-    )]
+    #[oai(path = "/api/auth/passkeys", method = "post", tag = "Tag::Passkeys")]
     async fn register(
         &self,
         state: Data<&AppState>,
@@ -358,7 +347,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkeys/:id",
         method = "patch",
-        operation_id = "renamePasskey",
         tag = "Tag::Passkeys"
     )]
     async fn rename(
@@ -382,7 +370,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkeys/:id",
         method = "delete",
-        operation_id = "removePasskey",
         tag = "Tag::Passkeys"
     )]
     async fn remove(
@@ -407,7 +394,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkey/proof-options",
         method = "post",
-        operation_id = "passkeyProofOptions",
         tag = "Tag::Passkeys"
     )]
     async fn proof_options(
@@ -428,7 +414,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkey/options",
         method = "post",
-        operation_id = "passkeyLoginOptions",
         tag = "Tag::Passkeys"
     )]
     async fn login_options(&self, state: Data<&AppState>) -> Result<OptionsOk, LoginOptionsError> {
@@ -446,7 +431,6 @@ impl PasskeyApi {
     #[oai(
         path = "/api/auth/passkey/login",
         method = "post",
-        operation_id = "passkeyLogin",
         tag = "Tag::Passkeys"
     )]
     async fn login(

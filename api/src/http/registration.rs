@@ -215,12 +215,7 @@ impl RegistrationApi {
     ///
     /// Creates an account when sign-up is open (`SPA_AUTH_SIGNUP=open`: a link to confirm the
     /// address is mailed) or with an invitation (`invite`). Opens no session: log in next.
-    #[oai(
-        path = "/api/auth/signup",
-        method = "post",
-        operation_id = "signUp",
-        tag = "Tag::Registration"
-    )]
+    #[oai(path = "/api/auth/signup", method = "post", tag = "Tag::Registration")]
     async fn sign_up(
         &self,
         req: &Request,
@@ -254,7 +249,6 @@ impl RegistrationApi {
     #[oai(
         path = "/api/auth/email/verify",
         method = "post",
-        operation_id = "verifyEmail",
         tag = "Tag::Registration"
     )]
     async fn verify_email(
@@ -275,7 +269,6 @@ impl RegistrationApi {
     #[oai(
         path = "/api/auth/email/resend",
         method = "post",
-        operation_id = "resendVerification",
         tag = "Tag::Registration"
     )]
     async fn resend(
@@ -298,7 +291,6 @@ impl RegistrationApi {
     #[oai(
         path = "/api/auth/password-reset",
         method = "post",
-        operation_id = "requestPasswordReset",
         tag = "Tag::Registration"
     )]
     async fn request_reset(
@@ -321,7 +313,6 @@ impl RegistrationApi {
     #[oai(
         path = "/api/auth/password-reset/confirm",
         method = "post",
-        operation_id = "resetPassword",
         tag = "Tag::Registration"
     )]
     async fn reset_password(

@@ -339,7 +339,6 @@ impl SecondFactorApi {
     #[oai(
         path = "/api/auth/second-factor",
         method = "post",
-        operation_id = "completeSecondFactor",
         tag = "Tag::SecondFactor"
     )]
     async fn second_factor(
@@ -355,12 +354,7 @@ impl SecondFactorApi {
     /// My second factors
     ///
     /// Whether TOTP is on, can be turned on here, and how many recovery codes are left.
-    #[oai(
-        path = "/api/auth/totp",
-        method = "get",
-        operation_id = "getSecondFactors",
-        tag = "Tag::SecondFactor"
-    )]
+    #[oai(path = "/api/auth/totp", method = "get", tag = "Tag::SecondFactor")]
     async fn status(
         &self,
         state: Data<&AppState>,
@@ -384,12 +378,7 @@ impl SecondFactorApi {
     ///
     /// Makes a new secret and returns it with its `otpauth://` URI and a QR code (SVG). TOTP
     /// is not asked for until a code from it is confirmed. Step-up: needs a recent login.
-    #[oai(
-        path = "/api/auth/totp",
-        method = "post",
-        operation_id = "enrollTotp",
-        tag = "Tag::SecondFactor"
-    )]
+    #[oai(path = "/api/auth/totp", method = "post", tag = "Tag::SecondFactor")]
     async fn enrol(
         &self,
         state: Data<&AppState>,
@@ -412,7 +401,6 @@ impl SecondFactorApi {
     #[oai(
         path = "/api/auth/totp/confirm",
         method = "post",
-        operation_id = "confirmTotp",
         tag = "Tag::SecondFactor"
     )]
     async fn confirm(
@@ -433,12 +421,7 @@ impl SecondFactorApi {
     ///
     /// Removes the authenticator and the recovery codes and ends every session of the user,
     /// this one too. Step-up: needs a recent login.
-    #[oai(
-        path = "/api/auth/totp",
-        method = "delete",
-        operation_id = "disableTotp",
-        tag = "Tag::SecondFactor"
-    )]
+    #[oai(path = "/api/auth/totp", method = "delete", tag = "Tag::SecondFactor")]
     async fn disable(
         &self,
         state: Data<&AppState>,
@@ -456,7 +439,6 @@ impl SecondFactorApi {
     #[oai(
         path = "/api/auth/recovery-codes",
         method = "post",
-        operation_id = "regenerateRecoveryCodes",
         tag = "Tag::SecondFactor"
     )]
     async fn regenerate(
@@ -481,7 +463,6 @@ impl SecondFactorApi {
     #[oai(
         path = "/api/auth/reauthenticate",
         method = "post",
-        operation_id = "reauthenticate",
         tag = "Tag::SecondFactor"
     )]
     async fn reauthenticate(

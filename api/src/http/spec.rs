@@ -1,9 +1,10 @@
-//! What the spec needs that poem-openapi cannot declare: OpenAPI links from login to the
-//! operations its session cookie unlocks. They document the flow login -> getMe -> logout and
-//! let stateful testers (schemathesis) chain those calls.
+//! What the spec gets beyond poem-openapi's output: each operation's `operationId` (see
+//! [`OPERATION_IDS`] for why it is not declared with the attribute), and OpenAPI links from
+//! login to the operations its session cookie unlocks. They document the flow login -> getMe
+//! -> logout and let stateful testers (schemathesis) chain those calls.
 //!
 //! The spec is edited as an order-preserving JSON tree, so the result differs from
-//! poem-openapi's output only by the added `links` (serde_json's own `Value` would sort every
+//! poem-openapi's output only by what is added (serde_json's own `Value` would sort every
 //! object's keys, and its `preserve_order` feature would change `Value` for the whole build).
 
 use std::fmt;
@@ -42,12 +43,55 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
-/// poem-openapi's spec with the links added. Should the spec ever not parse, it is returned
+/// Every operation's `operationId` (the generated client's name for it), by method and path
+/// as the spec writes them, in the spec's order. Declared here rather than with
+/// poem-openapi's `operation_id` attribute, which also wraps the operation in a layer that
+/// records the id in every answer's extensions: a future, an allocation and a hash insert per
+/// request, which nothing reads. `finish` puts each where the attribute did, last in its
+/// operation, so the spec is the same to the byte; a test holds this list to the operations.
+#[rustfmt::skip]
+pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
+    ("post", "/api/auth/login", "login"),
+    ("get", "/api/me", "getMe"),
+    ("post", "/api/auth/logout", "logout"),
+    ("get", "/api/auth/sessions", "listSessions"),
+    ("delete", "/api/auth/sessions", "endOtherSessions"),
+    ("delete", "/api/auth/sessions/{id}", "endSession"),
+    ("post", "/api/auth/password", "changePassword"),
+    ("post", "/api/auth/email", "changeEmail"),
+    ("post", "/api/auth/second-factor", "completeSecondFactor"),
+    ("get", "/api/auth/totp", "getSecondFactors"),
+    ("post", "/api/auth/totp", "enrollTotp"),
+    ("delete", "/api/auth/totp", "disableTotp"),
+    ("post", "/api/auth/totp/confirm", "confirmTotp"),
+    ("post", "/api/auth/recovery-codes", "regenerateRecoveryCodes"),
+    ("post", "/api/auth/reauthenticate", "reauthenticate"),
+    ("get", "/api/auth/passkeys", "listPasskeys"),
+    ("post", "/api/auth/passkeys", "registerPasskey"),
+    ("post", "/api/auth/passkeys/options", "passkeyRegistrationOptions"),
+    ("patch", "/api/auth/passkeys/{id}", "renamePasskey"),
+    ("delete", "/api/auth/passkeys/{id}", "removePasskey"),
+    ("post", "/api/auth/passkey/proof-options", "passkeyProofOptions"),
+    ("post", "/api/auth/passkey/options", "passkeyLoginOptions"),
+    ("post", "/api/auth/passkey/login", "passkeyLogin"),
+    ("post", "/api/auth/signup", "signUp"),
+    ("post", "/api/auth/email/verify", "verifyEmail"),
+    ("post", "/api/auth/email/resend", "resendVerification"),
+    ("post", "/api/auth/password-reset", "requestPasswordReset"),
+    ("post", "/api/auth/password-reset/confirm", "resetPassword"),
+    ("get", "/api/auth/verify", "verifySession"),
+    ("get", "/healthz", "getHealth"),
+    ("get", "/livez", "getLiveness"),
+    ("get", "/readyz", "getReadiness"),
+];
+
+/// poem-openapi's spec with the operation ids and links added. Should the spec ever not parse, it is returned
 /// as it is: the spec tests then fail on the missing links rather than the server on startup.
 pub fn finish(spec: String) -> String {
     let Ok(mut doc) = serde_json::from_str::<Json>(&spec) else {
         return spec;
     };
+    operation_ids(&mut doc);
     for (from, status, name, to, description) in LINKS {
         if let Some(response) = response_of(&mut doc, from, status) {
             let link = Json::Object(vec![
@@ -60,6 +104,25 @@ pub fn finish(spec: String) -> String {
     canonical_header_names(&mut doc);
     error_examples(&mut doc);
     serde_json::to_string_pretty(&doc).unwrap_or(spec)
+}
+
+/// Each operation's id from [`OPERATION_IDS`], last among its fields.
+fn operation_ids(doc: &mut Json) {
+    let Some(Json::Object(paths)) = doc.get_mut("paths") else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Json::Object(ops) = item else { continue };
+        for (method, op) in ops.iter_mut() {
+            let id = OPERATION_IDS
+                .iter()
+                .find(|(m, p, _)| m == method && p == path)
+                .map(|(_, _, id)| *id);
+            if let (Some(id), Json::Object(fields)) = (id, op) {
+                fields.push(("operationId".into(), Json::String(id.into())));
+            }
+        }
+    }
 }
 
 /// Calls `f` with the status and object of every response of every operation.
@@ -317,6 +380,36 @@ mod tests {
             serde_json::to_string_pretty(&parsed).expect("serialises"),
             text
         );
+    }
+
+    #[test]
+    fn every_operation_has_one_id_and_every_id_one_operation() {
+        let raw: serde_json::Value =
+            serde_json::from_str(&crate::http::app::openapi_service().spec()).expect("JSON");
+        let mut operations = Vec::new();
+        for (path, item) in raw["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("operations") {
+                // Declared here, not by poem-openapi (see OPERATION_IDS).
+                assert!(op.get("operationId").is_none(), "{method} {path}");
+                operations.push((method.clone(), path.clone()));
+            }
+        }
+        let mut listed: Vec<(String, String)> = OPERATION_IDS
+            .iter()
+            .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        operations.sort();
+        listed.sort();
+        assert_eq!(listed, operations);
+        let mut ids: Vec<&str> = OPERATION_IDS.iter().map(|(_, _, id)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), OPERATION_IDS.len(), "an id twice");
+        let finished: serde_json::Value =
+            serde_json::from_str(&crate::http::app::openapi_json()).expect("JSON");
+        for (method, path, id) in OPERATION_IDS {
+            assert_eq!(finished["paths"][path][method]["operationId"], *id);
+        }
     }
 
     #[test]
