@@ -97,7 +97,11 @@ impl Operations {
     /// The query layer poem-openapi puts around every operation, for the ones the fast path
     /// calls that need it.
     fn with_query(mut req: Request) -> Request {
-        let query: Vec<(String, String)> = req.params().unwrap_or_default();
+        // No query string (a proxy's forward-auth call, nearly always): nothing to parse.
+        let query: Vec<(String, String)> = match req.uri().query() {
+            None | Some("") => Vec::new(),
+            Some(_) => req.params().unwrap_or_default(),
+        };
         req.extensions_mut().insert(UrlQuery(query));
         req
     }
