@@ -1,7 +1,6 @@
 //! Logs (text or JSON lines), metrics and traces. The per-request span is the HTTP layer's
 //! (`http::middleware::request_span`).
 
-pub mod log_writer;
 pub mod metrics;
 mod process;
 pub mod request_label;
@@ -466,10 +465,26 @@ fn write_time(w: &mut impl std::fmt::Write) -> std::fmt::Result {
     })
 }
 
-/// Standard output, written by a thread of its own (see [`log_writer`]). Keep the guard until
-/// the end: dropping it writes out what is pending.
-pub fn stdout_writer() -> (log_writer::LogWriter, log_writer::Flushed) {
-    log_writer::LogWriter::new(std::io::stdout(), log_writer::MAX_PENDING)
+/// Standard output, written by a thread of its own: a request formats its log line and hands
+/// it over, instead of taking the process-wide stdout lock and making a `write` system call
+/// (every worker thread queued on that lock under load). Not lossy: when the thread falls
+/// behind by 128,000 lines, requests wait for it rather than drop lines. Keep the guard until
+/// the end: dropping it writes out what is queued.
+///
+/// Buffered: the thread takes every line queued, then flushes once the queue is empty, so
+/// under load one `write` carries many lines instead of one each (a system call per request
+/// was the largest cost left in the writer); when idle, each line is written as it comes.
+pub fn stdout_writer() -> (
+    tracing_appender::non_blocking::NonBlocking,
+    tracing_appender::non_blocking::WorkerGuard,
+) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("spa-auth-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ))
 }
 
 /// How log lines are written: text for people, JSON for collectors.
