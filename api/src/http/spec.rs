@@ -85,8 +85,9 @@ pub const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("get", "/readyz", "getReadiness"),
 ];
 
-/// poem-openapi's spec with the operation ids and links added. Should the spec ever not parse, it is returned
-/// as it is: the spec tests then fail on the missing links rather than the server on startup.
+/// poem-openapi's spec with the operation ids and links added. Should the spec ever not parse,
+/// it is returned as it is: the spec tests then fail on the missing ids and links rather than
+/// the server on startup.
 pub fn finish(spec: String) -> String {
     let Ok(mut doc) = serde_json::from_str::<Json>(&spec) else {
         return spec;
@@ -108,38 +109,39 @@ pub fn finish(spec: String) -> String {
 
 /// Each operation's id from [`OPERATION_IDS`], last among its fields.
 fn operation_ids(doc: &mut Json) {
+    for_each_operation(doc, |path, method, op| {
+        let id = OPERATION_IDS
+            .iter()
+            .find(|(m, p, _)| *m == method && *p == path)
+            .map(|(_, _, id)| *id);
+        if let (Some(id), Json::Object(fields)) = (id, op) {
+            fields.push(("operationId".into(), Json::String(id.into())));
+        }
+    });
+}
+
+/// Calls `f` with the path, method and object of every operation.
+fn for_each_operation(doc: &mut Json, mut f: impl FnMut(&str, &str, &mut Json)) {
     let Some(Json::Object(paths)) = doc.get_mut("paths") else {
         return;
     };
     for (path, item) in paths.iter_mut() {
         let Json::Object(ops) = item else { continue };
         for (method, op) in ops.iter_mut() {
-            let id = OPERATION_IDS
-                .iter()
-                .find(|(m, p, _)| m == method && p == path)
-                .map(|(_, _, id)| *id);
-            if let (Some(id), Json::Object(fields)) = (id, op) {
-                fields.push(("operationId".into(), Json::String(id.into())));
-            }
+            f(path, method, op);
         }
     }
 }
 
 /// Calls `f` with the status and object of every response of every operation.
 fn for_each_response(doc: &mut Json, mut f: impl FnMut(&str, &mut Json)) {
-    let Some(Json::Object(paths)) = doc.get_mut("paths") else {
-        return;
-    };
-    for (_, item) in paths.iter_mut() {
-        let Json::Object(ops) = item else { continue };
-        for (_, op) in ops.iter_mut() {
-            if let Some(Json::Object(responses)) = op.get_mut("responses") {
-                for (status, response) in responses.iter_mut() {
-                    f(status, response);
-                }
+    for_each_operation(doc, |_, _, op| {
+        if let Some(Json::Object(responses)) = op.get_mut("responses") {
+            for (status, response) in responses.iter_mut() {
+                f(status, response);
             }
         }
-    }
+    });
 }
 
 /// poem-openapi writes response header names in capitals (`SET-COOKIE`); HTTP does not care,
